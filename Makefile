@@ -1,0 +1,58 @@
+# pyexec — see README.md. `make run` serves, `make test` tests; both install what is missing.
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
+           -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -I sandbox
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+LIBS     = -lseccomp -ljson-c
+
+BUILD    = build
+PORT    ?= 8080
+HOST    ?= 127.0.0.1
+PYTEST   = /usr/bin/python3 -m pytest
+
+SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c \
+              sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/report.c
+SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
+FCGI_SRC    = fcgi/request.c fcgi/http.c
+FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
+UNIT_TESTS  = $(BUILD)/tests/unit_tests
+
+BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(UNIT_TESTS)
+
+.PHONY: all deps run test unit clean
+all: $(BINARIES)
+
+# Installs the Debian packages the build, the service and the tests need (no-op when present).
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard sandbox/*.h fcgi/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/sandbox/runner_blob.o: sandbox/runner_blob.S sandbox/runner.py
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+$(BUILD)/libsandbox.a: $(SANDBOX_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/pyexec-run: $(BUILD)/sandbox/pyexec-run.o $(BUILD)/libsandbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/pyexec-worker: $(BUILD)/fcgi/worker.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
+
+$(UNIT_TESTS): $(BUILD)/tests/unit/unit_tests.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
+
+run: deps all
+	scripts/serve.sh --host $(HOST) --port $(PORT)
+
+test: deps all
+	$(PYTEST) -q tests
+
+clean:
+	rm -rf $(BUILD)

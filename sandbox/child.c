@@ -1,0 +1,297 @@
+/* child.c — what runs inside the namespaces: init (PID 1) and the script's process.
+ *
+ * Theory of operation. sb_run() clone()s sb_child_main() into new namespaces. That process is
+ * PID 1 of the sandbox ("init"). It waits until the parent has written its uid/gid maps, becomes
+ * uid 0 of the new user namespace, builds the root file system and forks the script's process
+ * (PID 2). PID 2 follows one linear recipe —
+ *
+ *     setup_session(); setup_fds(); setup_rlimits(); setup_credentials();
+ *     setup_no_new_privs(); setup_seccomp(); exec_payload();
+ *
+ * — and any failure on the way is written to the CLOEXEC set-up pipe (the parent sees EOF when
+ * execve succeeded, a message when it did not) before _exit(127). Init drops its capabilities,
+ * reaps every process that ends up parented to it, and when PID 2 ends it reports PID 2's wait
+ * status and the rusage of everything it reaped, then exits. Its exit makes the kernel kill
+ * whatever else is left in the PID namespace, so nothing the script started outlives it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "util.h"
+
+#define PYTHON_PATH "/usr/bin/python3"
+
+/* ---- failure reporting ---------------------------------------------------------------- */
+
+/* The sandbox broke: tell the parent which step and why, then leave. Only the child may die. */
+static __attribute__((noreturn)) void die(const struct sb_child_ctx *c, const char *step, int err)
+{
+        char msg[512];
+        int n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(err < 0 ? -err : err));
+        if (n > 0)
+                (void)write_all(c->setup_err_wr, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        _exit(127);
+}
+
+/* ---- the script's process ------------------------------------------------------------- */
+
+static void setup_session(const struct sb_child_ctx *c)
+{
+        /* A new session has no controlling terminal: TIOCSTI and friends have nothing to aim at. */
+        if (setsid() < 0)
+                die(c, "setsid", errno);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                die(c, "prctl(PR_SET_PDEATHSIG)", errno);
+}
+
+static void move_fd(const struct sb_child_ctx *c, int from, int to)
+{
+        if (from == to) {
+                /* dup2 to itself would leave FD_CLOEXEC set: clear it instead. */
+                if (fcntl(to, F_SETFD, 0) < 0)
+                        die(c, "fcntl(F_SETFD)", errno);
+                return;
+        }
+        if (dup2(from, to) < 0)
+                die(c, "dup2", errno);
+}
+
+/* Only 0-2, the result channel and the script survive; every other inherited descriptor (the
+ * FastCGI socket above all) is closed. The set-up pipe is moved out of the way and stays
+ * CLOEXEC so that execve closes it. */
+static void setup_fds(struct sb_child_ctx *c)
+{
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull < 0)
+                die(c, "open(/dev/null)", errno);
+        /* Lift every source above the target range first so no dup2 clobbers a later source. */
+        int *fds[] = { &devnull, &c->stdout_wr, &c->stderr_wr, &c->result_wr, &c->script_fd, &c->setup_err_wr };
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+                int moved = fcntl(*fds[i], F_DUPFD_CLOEXEC, 10);
+                if (moved < 0)
+                        die(c, "fcntl(F_DUPFD_CLOEXEC)", errno);
+                *fds[i] = moved;
+        }
+        move_fd(c, devnull, 0);
+        move_fd(c, c->stdout_wr, 1);
+        move_fd(c, c->stderr_wr, 2);
+        move_fd(c, c->result_wr, SB_FD_RESULT);
+        move_fd(c, c->script_fd, SB_FD_SCRIPT);
+        if (dup2(c->setup_err_wr, 5) < 0)
+                die(c, "dup2", errno);
+        if (fcntl(5, F_SETFD, FD_CLOEXEC) < 0)
+                die(c, "fcntl(F_SETFD)", errno);
+        c->setup_err_wr = 5;
+        if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
+                die(c, "close_range", errno);
+}
+
+static void set_rlimit(const struct sb_child_ctx *c, int resource, const char *name, rlim_t soft, rlim_t hard)
+{
+        struct rlimit rl = { soft, hard };
+        if (setrlimit(resource, &rl) < 0)
+                die(c, name, errno);
+}
+
+static void setup_rlimits(const struct sb_child_ctx *c)
+{
+        const struct sb_limits *l = c->limits;
+        /* SIGXCPU at the limit; the hard limit one second later is a SIGKILL for a script that
+         * catches SIGXCPU. */
+        set_rlimit(c, RLIMIT_CPU, "setrlimit(RLIMIT_CPU)", l->cpu_time_s, l->cpu_time_s + 1);
+        rlim_t mem = (rlim_t)l->memory_mb << 20;
+        set_rlimit(c, RLIMIT_AS, "setrlimit(RLIMIT_AS)", mem, mem);
+        /* Counted per uid in the sandbox's own user namespace, so sandboxes do not share it. */
+        set_rlimit(c, RLIMIT_NPROC, "setrlimit(RLIMIT_NPROC)", l->max_processes, l->max_processes);
+        set_rlimit(c, RLIMIT_NOFILE, "setrlimit(RLIMIT_NOFILE)", l->max_open_files, l->max_open_files);
+        rlim_t fsize = (rlim_t)l->tmp_size_mb << 20;
+        set_rlimit(c, RLIMIT_FSIZE, "setrlimit(RLIMIT_FSIZE)", fsize, fsize);
+        set_rlimit(c, RLIMIT_CORE, "setrlimit(RLIMIT_CORE)", 0, 0);
+        set_rlimit(c, RLIMIT_MEMLOCK, "setrlimit(RLIMIT_MEMLOCK)", 64 << 10, 64 << 10);
+        set_rlimit(c, RLIMIT_MSGQUEUE, "setrlimit(RLIMIT_MSGQUEUE)", 0, 0);
+        set_rlimit(c, RLIMIT_STACK, "setrlimit(RLIMIT_STACK)", 8 << 20, 8 << 20);
+}
+
+/* Drops the capability bounding set (needs CAP_SETPCAP, so before the uid change), then becomes
+ * the unprivileged script uid: that clears the effective, permitted and ambient sets. */
+static void setup_credentials(const struct sb_child_ctx *c)
+{
+        for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                        die(c, "prctl(PR_CAPBSET_DROP)", errno);
+        if (setgroups(0, NULL) < 0)
+                die(c, "setgroups", errno);
+        if (setresgid(SB_SCRIPT_GID, SB_SCRIPT_GID, SB_SCRIPT_GID) < 0)
+                die(c, "setresgid", errno);
+        if (setresuid(SB_SCRIPT_UID, SB_SCRIPT_UID, SB_SCRIPT_UID) < 0)
+                die(c, "setresuid", errno);
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                die(c, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", errno);
+}
+
+static void setup_no_new_privs(const struct sb_child_ctx *c)
+{
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                die(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+}
+
+static void setup_seccomp(const struct sb_child_ctx *c)
+{
+        int r = sb_seccomp_install();
+        if (r < 0)
+                die(c, "seccomp", r);
+}
+
+/* The scrubbed environment: nothing of the worker's leaks in. */
+static char *const script_env[] = {
+        "PATH=/usr/bin:/bin",
+        "HOME=/tmp",
+        "TMPDIR=/tmp",
+        "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8",
+        "USER=sandbox",
+        "LOGNAME=sandbox",
+        /* One BLAS/OpenMP thread: a request gets one core's worth of work, and threads count
+         * against max_processes. */
+        "OPENBLAS_NUM_THREADS=1",
+        "OMP_NUM_THREADS=1",
+        "MKL_NUM_THREADS=1",
+        "MPLBACKEND=Agg",
+        "MPLCONFIGDIR=/tmp/.matplotlib",
+        NULL, /* room for the pass-through variables below */
+        NULL,
+        NULL,
+};
+
+/* Tuning some hosts need for their OpenBLAS to run correctly at all; passed through if set. */
+static const char *const passthrough_env[] = { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE" };
+
+static __attribute__((noreturn)) void exec_payload(const struct sb_child_ctx *c, char **envp)
+{
+        char result_max[32];
+        snprintf(result_max, sizeof(result_max), "%zu", c->limits->result_max_bytes);
+        /* -I: isolated mode, no user site-packages, no PYTHON* variables, no script dir on path. */
+        char *argv[] = { "python3", "-I", "-c", (char *)sb_runner_py, result_max, NULL };
+        execve(PYTHON_PATH, argv, envp);
+        die(c, "execve(" PYTHON_PATH ")", errno);
+}
+
+static __attribute__((noreturn)) void run_script_process(struct sb_child_ctx *c, char **envp)
+{
+        setup_session(c);
+        setup_fds(c);
+        setup_rlimits(c);
+        setup_credentials(c);
+        setup_no_new_privs(c);
+        if (chdir("/tmp") < 0)
+                die(c, "chdir(/tmp)", errno);
+        setup_seccomp(c);
+        exec_payload(c, envp);
+}
+
+/* ---- init ----------------------------------------------------------------------------- */
+
+static void drop_all_caps(const struct sb_child_ctx *c)
+{
+        struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2] = { { 0 } };
+        if (syscall(SYS_capset, &hdr, data) < 0)
+                die(c, "capset", errno);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                die(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+}
+
+static void become_namespace_root(const struct sb_child_ctx *c)
+{
+        if (setgroups(0, NULL) < 0)
+                die(c, "setgroups", errno);
+        if (setresgid(0, 0, 0) < 0)
+                die(c, "setresgid(0)", errno);
+        if (setresuid(0, 0, 0) < 0)
+                die(c, "setresuid(0)", errno);
+}
+
+int sb_child_main(void *arg)
+{
+        struct sb_child_ctx *c = arg;
+
+        /* If the worker dies, the sandbox dies with it. Set before waiting for "go" so that a
+         * worker dying in between is noticed as EOF. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                die(c, "prctl(PR_SET_PDEATHSIG)", errno);
+        char go;
+        if (read_all(c->go_rd, &go, 1) != 1)
+                _exit(127); /* the parent gave up; it is not listening for a reason */
+        (void)close(c->go_rd);
+
+        become_namespace_root(c);
+
+        char err[400];
+        int r = sb_setup_root(c->limits, err, sizeof(err));
+        if (r < 0) {
+                (void)write_all(c->setup_err_wr, err, strlen(err));
+                _exit(127);
+        }
+        if (sethostname("pyexec", 6) < 0)
+                die(c, "sethostname", errno);
+
+        /* The environment is built here, before the fork, so PID 2 only copies pointers. */
+        char *envp[ARRAY_SIZE(script_env)];
+        size_t n = 0;
+        for (; script_env[n]; n++)
+                envp[n] = script_env[n];
+        static char passthrough[ARRAY_SIZE(passthrough_env)][128];
+        for (size_t i = 0; i < ARRAY_SIZE(passthrough_env); i++) {
+                const char *v = getenv(passthrough_env[i]);
+                if (!v || n + 1 >= ARRAY_SIZE(envp))
+                        continue;
+                int w = snprintf(passthrough[i], sizeof(passthrough[i]), "%s=%s", passthrough_env[i], v);
+                if (w > 0 && (size_t)w < sizeof(passthrough[i]))
+                        envp[n++] = passthrough[i];
+        }
+        envp[n] = NULL;
+
+        pid_t script = fork();
+        if (script < 0)
+                die(c, "fork", errno);
+        if (script == 0)
+                run_script_process(c, envp);
+
+        /* Init keeps only the status pipe. */
+        int keep = c->status_wr;
+        (void)close(c->stdout_wr);
+        (void)close(c->stderr_wr);
+        (void)close(c->result_wr);
+        (void)close(c->script_fd);
+        (void)close(c->setup_err_wr);
+        drop_all_caps(c);
+
+        struct sb_init_report report = { 0 };
+        for (;;) {
+                int st;
+                pid_t p = waitpid(-1, &st, __WALL);
+                if (p < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(126); /* ECHILD before the script ended cannot happen */
+                }
+                if (p == script) {
+                        report.wait_status = st;
+                        break;
+                }
+        }
+        (void)getrusage(RUSAGE_CHILDREN, &report.usage);
+        (void)write_all(keep, &report, sizeof(report));
+        _exit(0);
+}

@@ -1,0 +1,122 @@
+/* config.c — parse config/pyexec.conf. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sb_limits_default(struct sb_limits *l)
+{
+        *l = (struct sb_limits){
+                .wall_time_s = 10,
+                .cpu_time_s = 10,
+                .memory_mb = 512,
+                .max_processes = 64,
+                .max_open_files = 256,
+                .tmp_size_mb = 64,
+                .tmp_inodes = 4096,
+                .script_max_bytes = 1u << 20,
+                .body_max_bytes = 8u << 20,
+                .stdout_max_bytes = 1u << 20,
+                .result_max_bytes = 8u << 20,
+                .uid_base = 100000,
+        };
+}
+
+enum kind { K_UINT, K_ULONG, K_SIZE };
+struct key {
+        const char *name;
+        enum kind kind;
+        size_t offset;
+        unsigned long long min, max;
+};
+
+#define KEY(n, k, lo, hi) { #n, k, offsetof(struct sb_limits, n), lo, hi }
+static const struct key keys[] = {
+        KEY(wall_time_s, K_UINT, 1, 3600),
+        KEY(cpu_time_s, K_UINT, 1, 3600),
+        KEY(memory_mb, K_ULONG, 64, 1 << 20),
+        KEY(max_processes, K_UINT, 2, 1 << 16),
+        KEY(max_open_files, K_UINT, 16, 1 << 20),
+        KEY(tmp_size_mb, K_ULONG, 1, 1 << 20),
+        KEY(tmp_inodes, K_UINT, 16, 1 << 24),
+        KEY(script_max_bytes, K_SIZE, 1, 1ull << 30),
+        KEY(body_max_bytes, K_SIZE, 16, 1ull << 30),
+        KEY(stdout_max_bytes, K_SIZE, 0, 1ull << 30),
+        KEY(result_max_bytes, K_SIZE, 16, 1ull << 30),
+        KEY(uid_base, K_UINT, 1, 4000000000u),
+};
+
+static char *trim(char *s)
+{
+        while (isspace((unsigned char)*s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+static int set_key(struct sb_limits *l, const char *name, const char *value, char *err, size_t errlen)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const struct key *k = &keys[i];
+                if (strcmp(k->name, name) != 0)
+                        continue;
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(value, &end, 10);
+                if (errno || end == value || *end || value[0] == '-' || v < k->min || v > k->max) {
+                        snprintf(err, errlen, "%s: '%s' is not a whole number from %llu to %llu",
+                                 name, value, k->min, k->max);
+                        return -EINVAL;
+                }
+                char *field = (char *)l + k->offset;
+                switch (k->kind) {
+                case K_UINT: *(unsigned *)field = (unsigned)v; break;
+                case K_ULONG: *(unsigned long *)field = (unsigned long)v; break;
+                case K_SIZE: *(size_t *)field = (size_t)v; break;
+                }
+                return 0;
+        }
+        snprintf(err, errlen, "unknown setting '%s'", name);
+        return -EINVAL;
+}
+
+int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errlen)
+{
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                int e = errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(e));
+                return -e;
+        }
+        char line[512];
+        int lineno = 0, r = 0;
+        while (fgets(line, sizeof(line), f)) {
+                lineno++;
+                char *hash = strchr(line, '#');
+                if (hash)
+                        *hash = '\0';
+                char *s = trim(line);
+                if (!*s)
+                        continue;
+                char *eq = strchr(s, '=');
+                if (!eq) {
+                        snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+                        r = -EINVAL;
+                        break;
+                }
+                *eq = '\0';
+                char msg[200];
+                r = set_key(l, trim(s), trim(eq + 1), msg, sizeof(msg));
+                if (r < 0) {
+                        snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+                        break;
+                }
+        }
+        fclose(f);
+        return r;
+}

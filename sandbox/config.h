@@ -1,0 +1,32 @@
+/* config.h — the limits every request runs under, read from one file (config/pyexec.conf).
+ * The same file configures the FastCGI workers and pyexec-run, so the sandbox a user debugs
+ * with is the sandbox the service uses. */
+#ifndef PYEXEC_CONFIG_H
+#define PYEXEC_CONFIG_H
+
+#include <stddef.h>
+
+struct sb_limits {
+        unsigned wall_time_s;       /* the worker kills the sandbox after this */
+        unsigned cpu_time_s;        /* RLIMIT_CPU */
+        unsigned long memory_mb;    /* RLIMIT_AS (and the memory cgroup where available) */
+        unsigned max_processes;     /* RLIMIT_NPROC, per sandbox */
+        unsigned max_open_files;    /* RLIMIT_NOFILE */
+        unsigned long tmp_size_mb;  /* tmpfs size= of /tmp, and RLIMIT_FSIZE */
+        unsigned tmp_inodes;        /* tmpfs nr_inodes= of /tmp */
+        size_t script_max_bytes;    /* after JSON decoding */
+        size_t body_max_bytes;      /* the raw HTTP body */
+        size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
+        size_t result_max_bytes;    /* JSON text of main()'s return value */
+        unsigned uid_base;          /* host uid that sandbox uid 0 maps to; sandbox uid 1000 = base+1000 */
+};
+
+/* The built-in defaults (the values shipped in config/pyexec.conf). */
+void sb_limits_default(struct sb_limits *l);
+
+/* Reads "key = value" lines ('#' comments) over *l. Unknown keys and bad values are errors:
+ * a typo in a limit must not silently leave the default in force. Returns 0, or -errno with a
+ * message in err (at least 256 bytes). */
+int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,315 @@
+/* jsontext.c — escaping arbitrary bytes into JSON strings, and a strict JSON validator.
+ * The validator does not build a tree: it only has to decide, in one pass and with memory
+ * bounded by max_depth, whether bytes may be copied into a response verbatim. */
+#include "jsontext.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+size_t jt_utf8_seq_len(const unsigned char *s, size_t len)
+{
+        if (len == 0)
+                return 0;
+        unsigned char c = s[0];
+        if (c < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp, min;
+        if (c >= 0xC2 && c <= 0xDF) {
+                n = 2, cp = c & 0x1F, min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+                n = 3, cp = c & 0x0F, min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+                n = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+                return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
+        }
+        if (len < n)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return 0;
+        return n;
+}
+
+int jt_append_string(struct sbuf *out, const void *bytes, size_t len)
+{
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *s = bytes;
+        /* Worst case is 6 output bytes per input byte; reserving it up front keeps the loop
+         * free of allocation checks. */
+        if (len > (SIZE_MAX - 2) / 6)
+                return -ENOMEM;
+        int r = sbuf_reserve(out, len * 6 + 2);
+        if (r < 0)
+                return r;
+        char *o = out->data + out->len;
+        *o++ = '"';
+        size_t i = 0;
+        while (i < len) {
+                unsigned char c = s[i];
+                if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+                        *o++ = (char)c;
+                        i++;
+                        continue;
+                }
+                if (c < 0x80) {
+                        *o++ = '\\';
+                        switch (c) {
+                        case '"': *o++ = '"'; break;
+                        case '\\': *o++ = '\\'; break;
+                        case '\n': *o++ = 'n'; break;
+                        case '\r': *o++ = 'r'; break;
+                        case '\t': *o++ = 't'; break;
+                        case '\b': *o++ = 'b'; break;
+                        case '\f': *o++ = 'f'; break;
+                        default:
+                                *o++ = 'u', *o++ = '0', *o++ = '0';
+                                *o++ = hex[c >> 4], *o++ = hex[c & 15];
+                        }
+                        i++;
+                        continue;
+                }
+                size_t n = jt_utf8_seq_len(s + i, len - i);
+                if (n == 0) {
+                        *o++ = (char)0xEF, *o++ = (char)0xBF, *o++ = (char)0xBD;
+                        i++;
+                        continue;
+                }
+                /* U+2028/U+2029 are valid JSON but end lines in JavaScript source. */
+                if (n == 3 && c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+                        *o++ = '\\', *o++ = 'u', *o++ = '2', *o++ = '0', *o++ = '2';
+                        *o++ = s[i + 2] == 0xA8 ? '8' : '9';
+                        i += 3;
+                        continue;
+                }
+                for (size_t k = 0; k < n; k++)
+                        *o++ = (char)s[i + k];
+                i += n;
+        }
+        *o++ = '"';
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = '\0';
+        return 0;
+}
+
+/* ---- validator ---------------------------------------------------------------------- */
+
+struct scanner {
+        const unsigned char *s;
+        size_t len, pos;
+};
+
+static void skip_ws(struct scanner *sc)
+{
+        while (sc->pos < sc->len) {
+                unsigned char c = sc->s[sc->pos];
+                if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+                        return;
+                sc->pos++;
+        }
+}
+
+static int hex4(struct scanner *sc, unsigned *out)
+{
+        if (sc->len - sc->pos < 4)
+                return -EINVAL;
+        unsigned v = 0;
+        for (int i = 0; i < 4; i++) {
+                unsigned char c = sc->s[sc->pos++];
+                v <<= 4;
+                if (c >= '0' && c <= '9')
+                        v |= c - '0';
+                else if (c >= 'a' && c <= 'f')
+                        v |= c - 'a' + 10;
+                else if (c >= 'A' && c <= 'F')
+                        v |= c - 'A' + 10;
+                else
+                        return -EINVAL;
+        }
+        *out = v;
+        return 0;
+}
+
+/* At the opening quote. */
+static int scan_string(struct scanner *sc)
+{
+        sc->pos++;
+        while (sc->pos < sc->len) {
+                unsigned char c = sc->s[sc->pos];
+                if (c == '"') {
+                        sc->pos++;
+                        return 0;
+                }
+                if (c < 0x20)
+                        return -EINVAL;
+                if (c == '\\') {
+                        if (++sc->pos >= sc->len)
+                                return -EINVAL;
+                        c = sc->s[sc->pos++];
+                        if (c == 'u') {
+                                unsigned u;
+                                if (hex4(sc, &u) < 0)
+                                        return -EINVAL;
+                                if (u >= 0xDC00 && u <= 0xDFFF)
+                                        return -EINVAL; /* low surrogate without a high one */
+                                if (u >= 0xD800 && u <= 0xDBFF) {
+                                        unsigned lo;
+                                        if (sc->len - sc->pos < 6 || sc->s[sc->pos] != '\\' ||
+                                            sc->s[sc->pos + 1] != 'u')
+                                                return -EINVAL;
+                                        sc->pos += 2;
+                                        if (hex4(sc, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+                                                return -EINVAL;
+                                }
+                        } else if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' &&
+                                   c != 'n' && c != 'r' && c != 't') {
+                                return -EINVAL;
+                        }
+                        continue;
+                }
+                if (c < 0x80) {
+                        sc->pos++;
+                        continue;
+                }
+                size_t n = jt_utf8_seq_len(sc->s + sc->pos, sc->len - sc->pos);
+                if (n == 0)
+                        return -EINVAL;
+                sc->pos += n;
+        }
+        return -EINVAL;
+}
+
+static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int scan_digits(struct scanner *sc)
+{
+        size_t start = sc->pos;
+        while (sc->pos < sc->len && is_digit(sc->s[sc->pos]))
+                sc->pos++;
+        return sc->pos > start ? 0 : -EINVAL;
+}
+
+static int scan_number(struct scanner *sc)
+{
+        if (sc->s[sc->pos] == '-')
+                sc->pos++;
+        if (sc->pos >= sc->len)
+                return -EINVAL;
+        if (sc->s[sc->pos] == '0')
+                sc->pos++;
+        else if (scan_digits(sc) < 0)
+                return -EINVAL;
+        if (sc->pos < sc->len && sc->s[sc->pos] == '.') {
+                sc->pos++;
+                if (scan_digits(sc) < 0)
+                        return -EINVAL;
+        }
+        if (sc->pos < sc->len && (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E')) {
+                sc->pos++;
+                if (sc->pos < sc->len && (sc->s[sc->pos] == '+' || sc->s[sc->pos] == '-'))
+                        sc->pos++;
+                if (scan_digits(sc) < 0)
+                        return -EINVAL;
+        }
+        return 0;
+}
+
+static int scan_literal(struct scanner *sc, const char *word)
+{
+        for (; *word; word++, sc->pos++)
+                if (sc->pos >= sc->len || sc->s[sc->pos] != (unsigned char)*word)
+                        return -EINVAL;
+        return 0;
+}
+
+/* Scans one scalar at sc->pos, or returns 1 when it is '[' or '{' (the caller descends). */
+static int scan_scalar_or_open(struct scanner *sc)
+{
+        if (sc->pos >= sc->len)
+                return -EINVAL;
+        switch (sc->s[sc->pos]) {
+        case '{':
+        case '[':
+                return 1;
+        case '"': return scan_string(sc);
+        case 't': return scan_literal(sc, "true");
+        case 'f': return scan_literal(sc, "false");
+        case 'n': return scan_literal(sc, "null");
+        default:
+                if (sc->s[sc->pos] == '-' || is_digit(sc->s[sc->pos]))
+                        return scan_number(sc);
+                return -EINVAL;
+        }
+}
+
+int jt_validate(const char *text, size_t len, unsigned max_depth)
+{
+        struct scanner sc = { (const unsigned char *)text, len, 0 };
+        cleanup_free char *stack = malloc(max_depth + 1); /* '[' or '{' per open container */
+        if (!stack)
+                return -ENOMEM;
+        unsigned depth = 0;
+
+        skip_ws(&sc);
+        for (;;) {
+                /* Expect a value (in an object, preceded by "key":). */
+                int r = scan_scalar_or_open(&sc);
+                if (r < 0)
+                        return -EINVAL;
+                if (r == 1) {
+                        if (depth >= max_depth)
+                                return -EINVAL;
+                        char open = (char)sc.s[sc.pos++];
+                        stack[depth++] = open;
+                        skip_ws(&sc);
+                        char close = open == '[' ? ']' : '}';
+                        if (sc.pos < sc.len && sc.s[sc.pos] == close) {
+                                sc.pos++;
+                                depth--;
+                        } else {
+                                if (open == '{') {
+                                        if (sc.pos >= sc.len || sc.s[sc.pos] != '"' || scan_string(&sc) < 0)
+                                                return -EINVAL;
+                                        skip_ws(&sc);
+                                        if (sc.pos >= sc.len || sc.s[sc.pos++] != ':')
+                                                return -EINVAL;
+                                        skip_ws(&sc);
+                                }
+                                continue;
+                        }
+                }
+                /* After a complete value: close containers or move to the next member. */
+                for (;;) {
+                        skip_ws(&sc);
+                        if (depth == 0)
+                                return sc.pos == sc.len ? 0 : -EINVAL;
+                        if (sc.pos >= sc.len)
+                                return -EINVAL;
+                        char open = stack[depth - 1];
+                        unsigned char c = sc.s[sc.pos++];
+                        if (c == (open == '[' ? ']' : '}')) {
+                                depth--;
+                                continue;
+                        }
+                        if (c != ',')
+                                return -EINVAL;
+                        skip_ws(&sc);
+                        if (open == '{') {
+                                if (sc.pos >= sc.len || sc.s[sc.pos] != '"' || scan_string(&sc) < 0)
+                                        return -EINVAL;
+                                skip_ws(&sc);
+                                if (sc.pos >= sc.len || sc.s[sc.pos++] != ':')
+                                        return -EINVAL;
+                                skip_ws(&sc);
+                        }
+                        break;
+                }
+        }
+}

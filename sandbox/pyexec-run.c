@@ -1,0 +1,105 @@
+/* pyexec-run — run one script file in exactly the sandbox the service uses and print the
+ * same JSON the service would answer with.
+ *
+ *   pyexec-run [-c CONFIG] [-v] SCRIPT.py|-
+ *
+ * Exit status: 0 when the script ran (whatever it did), 1 on a usage error, 2 when the sandbox
+ * could not be set up (the JSON then has error_kind "sandbox_error"). With -v the script's
+ * standard error and the usage figures go to standard error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jsontext.h"
+#include "sandbox.h"
+
+static int read_file(const char *path, struct sbuf *out)
+{
+        int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        char chunk[65536];
+        for (;;) {
+                ssize_t n = read(fd, chunk, sizeof(chunk));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        int e = n < 0 ? -errno : 0;
+                        (void)close(fd);
+                        return e;
+                }
+                if (sbuf_append(out, chunk, (size_t)n) < 0) {
+                        (void)close(fd);
+                        return -ENOMEM;
+                }
+        }
+}
+
+int main(int argc, char **argv)
+{
+        const char *config = getenv("PYEXEC_CONFIG");
+        bool verbose = false;
+        int opt;
+        while ((opt = getopt(argc, argv, "c:vh")) != -1) {
+                switch (opt) {
+                case 'c': config = optarg; break;
+                case 'v': verbose = true; break;
+                default:
+                        fprintf(stderr, "usage: %s [-c CONFIG] [-v] SCRIPT.py|-\n", argv[0]);
+                        return opt == 'h' ? 0 : 1;
+                }
+        }
+        if (optind != argc - 1) {
+                fprintf(stderr, "usage: %s [-c CONFIG] [-v] SCRIPT.py|-\n", argv[0]);
+                return 1;
+        }
+
+        struct sb_limits limits;
+        sb_limits_default(&limits);
+        char err[512];
+        if (config && sb_limits_load(&limits, config, err, sizeof(err)) < 0) {
+                fprintf(stderr, "pyexec-run: %s\n", err);
+                return 1;
+        }
+
+        struct sbuf script = { 0 };
+        int r = read_file(argv[optind], &script);
+        if (r < 0) {
+                fprintf(stderr, "pyexec-run: %s: %s\n", argv[optind], strerror(-r));
+                return 1;
+        }
+        if (script.len > limits.script_max_bytes) {
+                fprintf(stderr, "pyexec-run: script is %zu bytes, over the %zu-byte limit\n", script.len,
+                        limits.script_max_bytes);
+                sbuf_free(&script);
+                return 1;
+        }
+
+        struct sb_outcome out;
+        struct sbuf json = { 0 };
+        r = sb_run(&limits, script.data ? script.data : "", script.len, &out, err, sizeof(err));
+        sbuf_free(&script);
+        if (r < 0) {
+                (void)sbuf_puts(&json, "{\"error\": ");
+                (void)jt_append_string(&json, err, strlen(err));
+                (void)sbuf_puts(&json, ", \"stdout\": \"\", \"error_kind\": \"sandbox_error\"}\n");
+                fputs(json.data, stdout);
+                sbuf_free(&json);
+                return 2;
+        }
+        if (sb_outcome_to_json(&out, &json) < 0 || sbuf_puts(&json, "\n") < 0) {
+                fprintf(stderr, "pyexec-run: out of memory\n");
+                return 2;
+        }
+        fwrite(json.data, 1, json.len, stdout);
+        if (verbose) {
+                fwrite(out.stderr_buf.data ? out.stderr_buf.data : "", 1, out.stderr_buf.len, stderr);
+                fprintf(stderr, "pyexec-run: %s, wall %lld ms, cpu %lld ms, peak rss %ld KiB\n",
+                        sb_status_kind(out.status), out.wall_ms, out.cpu_ms, out.peak_rss_kb);
+        }
+        sbuf_free(&json);
+        sb_outcome_free(&out);
+        return 0;
+}

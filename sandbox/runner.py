@@ -1,0 +1,211 @@
+# runner.py — the trusted harness that runs inside the sandbox, before and around the script.
+#
+# It is compiled into the C library and started as `python3 -I -c <this file> <result_max>`.
+# Descriptors on entry: 0 = /dev/null, 1 = stdout pipe, 2 = stderr pipe, 3 = the result
+# channel (a pipe only the worker reads), 4 = the script (a sealed memfd).
+#
+# It writes exactly one frame to fd 3 and then leaves with os._exit(0), so nothing the script
+# registered (atexit, threads, finalizers) runs after the frame is written:
+#   b"R" + <JSON text of main()'s return value>
+#   b"E" + <JSON object {"kind", "message", "traceback"}>
+# What the script prints goes to fd 1 and can never be taken for the result. The script runs
+# in this same process, so it *can* write to fd 3 itself; the worker therefore trusts nothing
+# it reads there: it accepts one frame, validates its JSON strictly, and decides timeouts,
+# signals and exit codes from the kernel, not from the frame. A script that forges a frame
+# can only produce a value it could have returned from main() anyway.
+
+
+def _pyexec_run(argv):
+    import codecs
+    import json
+    import math
+    import os
+    import sys
+    import types
+
+    RESULT_FD = 3
+    SCRIPT_FD = 4
+    result_max = int(argv[1]) if len(argv) > 1 else 8 << 20
+
+    def send(tag, payload):
+        data = tag + payload
+        view = memoryview(data)
+        while view:
+            n = os.write(RESULT_FD, view)
+            view = view[n:]
+
+    def send_error(kind, message, tb=""):
+        send(b"E", json.dumps({"kind": kind, "message": message, "traceback": tb}).encode("utf-8"))
+
+    def flush_stdio():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+
+    def finish(code=0):
+        flush_stdio()
+        os._exit(code)
+
+    # Lone surrogates (from a str the script built) are not encodable as UTF-8: U+FFFD instead.
+    # (The UTF-8 encoder takes only ASCII text from a handler, so the bytes are given.)
+    codecs.register_error("pyexec_replace",
+                          lambda e: (b"\xef\xbf\xbd" * (e.end - e.start), e.end))
+
+    # Line-buffered so what was printed before a timeout or a kill still reaches the client.
+    sys.stdout.reconfigure(line_buffering=True, errors="pyexec_replace")
+    sys.stderr.reconfigure(errors="pyexec_replace")
+
+    chunks = []
+    while True:
+        chunk = os.read(SCRIPT_FD, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(SCRIPT_FD)
+    source = b"".join(chunks)
+
+    user_file = "<script>"
+
+    def user_traceback(exc):
+        """The traceback from the first frame of the script on: the runner's frames dropped."""
+        import traceback
+
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != user_file:
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(exc), exc, tb, chain=False)
+        return "".join(lines)
+
+    def describe(exc):
+        text = ""
+        try:
+            text = str(exc)
+        except BaseException:
+            pass
+        name = type(exc).__name__
+        return f"{name}: {text}" if text else name
+
+    def report_exception(exc):
+        if isinstance(exc, MemoryError):
+            send_error("memory_limit", "Script execution error: Memory limit exceeded")
+        else:
+            try:
+                tb = user_traceback(exc)
+            except BaseException:
+                tb = ""
+            send_error("exception", describe(exc), tb)
+        finish()
+
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as exc:  # the worker only passes UTF-8; keep the runner total
+        send_error("syntax_error", f"Syntax error in script: {exc}")
+        finish()
+
+    # Make the script's lines available to tracebacks.
+    import linecache
+
+    linecache.cache[user_file] = (len(text), None, text.splitlines(True), user_file)
+
+    try:
+        code = compile(text, user_file, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = f" (line {exc.lineno})" if exc.lineno else ""
+        send_error("syntax_error", f"Syntax error in script: {exc.msg}{line}")
+        finish()
+    except (ValueError, OverflowError) as exc:  # e.g. "source code string cannot contain null bytes"
+        send_error("syntax_error", f"Syntax error in script: {exc}")
+        finish()
+    except MemoryError:
+        send_error("memory_limit", "Script execution error: Memory limit exceeded")
+        finish()
+
+    module = types.ModuleType("script")
+    module.__file__ = user_file
+    sys.modules["script"] = module
+    sys.argv = [user_file]
+
+    def exit_like_python(exc):
+        """sys.exit() ends the run as it would end a process: the worker reports "exited"."""
+        status = exc.code
+        if status is None:
+            status = 0
+        elif not isinstance(status, int):
+            print(status, file=sys.stderr)
+            status = 1
+        flush_stdio()
+        os._exit(status & 0xFF)
+
+    try:
+        exec(code, module.__dict__)
+    except SystemExit as exc:
+        exit_like_python(exc)
+    except BaseException as exc:
+        report_exception(exc)
+
+    main = module.__dict__.get("main")
+    if not callable(main):
+        send_error("no_main", "Script must contain a main() function")
+        finish()
+
+    try:
+        value = main()
+    except SystemExit as exc:
+        exit_like_python(exc)
+    except BaseException as exc:
+        report_exception(exc)
+
+    def numpy_default(obj):
+        np = sys.modules.get("numpy")
+        if np is not None:
+            if isinstance(obj, np.generic):
+                return obj.item()
+            if isinstance(obj, np.ndarray):
+                return obj.tolist()
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+    def finite(obj):
+        """A copy of obj with NaN and the infinities as None (JSON has no word for them)."""
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else None
+        if isinstance(obj, dict):
+            return {k: finite(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [finite(v) for v in obj]
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(obj, (np.generic, np.ndarray)):
+            return finite(numpy_default(obj))
+        return obj
+
+    def dumps(obj):
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=numpy_default)
+
+    try:
+        try:
+            text = dumps(value)
+        except ValueError as exc:
+            if "Out of range float" not in str(exc):
+                raise
+            text = dumps(finite(value))
+        data = text.encode("utf-8", "pyexec_replace")
+    except MemoryError:
+        send_error("memory_limit", "Script execution error: Memory limit exceeded")
+        finish()
+    except BaseException as exc:
+        send_error("not_serializable",
+                   f"main() function must return JSON serializable data: {describe(exc)}")
+        finish()
+
+    if len(data) > result_max:
+        send_error("result_too_large",
+                   f"main() returned more than the {result_max}-byte result limit")
+        finish()
+
+    flush_stdio()
+    send(b"R", data)
+    finish()
+
+
+_pyexec_run(__import__("sys").argv)

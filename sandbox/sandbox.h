@@ -1,0 +1,66 @@
+/* sandbox.h — run one Python script in a fresh sandbox and collect what it did.
+ *
+ * The whole interface of the sandbox library for its three users: the FastCGI worker,
+ * pyexec-run and the tests. One call, sb_run(), does everything for one request: it clone()s
+ * an init process into new user/PID/mount/network/IPC/UTS/cgroup namespaces, which builds a
+ * read-only root and forks the script's process; that process is confined (rlimits,
+ * credentials, capabilities, no_new_privs, seccomp) and then runs the payload. The payload is
+ * the only part that differs between modes: today it execve()s /usr/bin/python3 with the
+ * runner (sandbox/runner.py); a warm mode can run an interpreter that is already initialised.
+ *
+ * Two kinds of failure never mix (as in isolate): sb_run() returns -errno when the sandbox
+ * itself broke — nothing of the script ran, the caller answers 5xx — and returns 0 with
+ * out->status != SB_OK when the script ran and failed, which is a served request. */
+#ifndef PYEXEC_SANDBOX_H
+#define PYEXEC_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "util.h"
+
+enum sb_status {
+        SB_OK,                /* main() returned; out->result holds its JSON text */
+        SB_NO_MAIN,
+        SB_SYNTAX_ERROR,
+        SB_NOT_SERIALIZABLE,
+        SB_EXCEPTION,         /* out->traceback holds the script's own frames */
+        SB_TIMEOUT,           /* wall clock or CPU time */
+        SB_MEMORY_LIMIT,
+        SB_RESULT_TOO_LARGE,
+        SB_EXITED,            /* the process ended before main() returned; out->exit_code */
+        SB_KILLED,            /* by a signal we did not send; out->term_signal */
+};
+
+/* Stable machine-readable name ("no_main", "timeout", ...), the API's error_kind. */
+const char *sb_status_kind(enum sb_status s);
+
+struct sb_outcome {
+        enum sb_status status;
+        struct sbuf stdout_buf;  /* raw bytes, at most stdout_max_bytes */
+        bool stdout_truncated;
+        struct sbuf stderr_buf;  /* raw bytes, at most 64 KiB; for operators, not the API */
+        struct sbuf result;      /* SB_OK: validated JSON text */
+        struct sbuf message;     /* the API's "error" text (UTF-8) when status != SB_OK */
+        struct sbuf traceback;   /* SB_EXCEPTION */
+        int exit_code;           /* SB_EXITED */
+        int term_signal;         /* SB_KILLED */
+        long long wall_ms;       /* from clone() to the last pipe closing */
+        long long cpu_ms;        /* user + system of every process of the script */
+        long peak_rss_kb;        /* largest resident set of any one of its processes */
+};
+
+void sb_outcome_free(struct sb_outcome *o);
+
+/* Runs script[0..len) under limits. 0: the script ran and *out says how it went (the caller
+ * frees it with sb_outcome_free). -errno: the sandbox could not be set up or broke; err says
+ * which step and why, and nothing of *out needs freeing. */
+int sb_run(const struct sb_limits *limits, const char *script, size_t len, struct sb_outcome *out,
+           char *err, size_t errlen);
+
+/* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
+ * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped. */
+int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out);
+
+#endif

@@ -1,0 +1,129 @@
+"""Tiny stdlib-only HTTP/JSON helpers for the pyexec end-to-end tests."""
+
+import decimal
+import http.client
+import json
+import socket
+import urllib.parse
+
+JSON_CT = "application/json"
+
+
+def _parse_int(s):
+    try:
+        return int(s)
+    except ValueError:
+        # Python refuses str -> int conversions above 4300 digits; a huge
+        # integer is still valid JSON, so convert without that limit.
+        return int(decimal.Decimal(s))
+
+
+def _reject_constant(name):
+    raise AssertionError("body is not RFC 8259 JSON: contains bare %s" % name)
+
+
+def _no_duplicate_keys(pairs):
+    obj = {}
+    for k, v in pairs:
+        assert k not in obj, "body is not sane JSON: duplicate key %r" % (k,)
+        obj[k] = v
+    return obj
+
+
+def _check_strings(value):
+    """Every string must be encodable as UTF-8 (no lone surrogates via \\ud800 escapes)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8", "strict")
+            except UnicodeEncodeError as e:
+                raise AssertionError("JSON string contains a lone surrogate: %r" % (v[:200],)) from e
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                stack.append(k)
+                stack.append(x)
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def parse_json_strict(raw_bytes):
+    """Assert that raw_bytes is valid RFC 8259 JSON encoded as UTF-8 and return it parsed."""
+    assert isinstance(raw_bytes, (bytes, bytearray)), type(raw_bytes)
+    assert len(raw_bytes) > 0, "empty body where JSON was expected"
+    assert not raw_bytes.startswith(b"\xef\xbb\xbf"), "body starts with a UTF-8 BOM"
+    try:
+        text = bytes(raw_bytes).decode("utf-8", "strict")
+    except UnicodeDecodeError as e:
+        raise AssertionError("body is not valid UTF-8: %s; body starts %r" % (e, bytes(raw_bytes[:200]))) from e
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+            object_pairs_hook=_no_duplicate_keys,
+            strict=True,  # no raw control characters inside strings
+        )
+    except json.JSONDecodeError as e:
+        raise AssertionError("body is not valid JSON: %s; body starts %r" % (e, text[:300])) from e
+    _check_strings(value)
+    return value
+
+
+def _split(base_url):
+    u = urllib.parse.urlsplit(base_url)
+    assert u.scheme == "http", base_url
+    return u.hostname, u.port or 80, u.path.rstrip("/")
+
+
+def request(base_url, method, path, body=None, headers=None, timeout=60):
+    """Send one request; return (status, {lowercase header: value}, raw body bytes).
+
+    No header is added except Host and (when a body is given) Content-Length,
+    so a request without Content-Type really has none.
+    """
+    host, port, prefix = _split(base_url)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.putrequest(method, prefix + path, skip_accept_encoding=True)
+        hdrs = dict(headers or {})
+        if body is not None and not any(k.lower() == "content-length" for k in hdrs):
+            hdrs["Content-Length"] = str(len(body))
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if body:
+            # The server may answer early (e.g. 413) and stop reading; keep
+            # whatever it already sent us.
+            view = memoryview(body)
+            try:
+                for i in range(0, len(view), 1 << 16):
+                    conn.sock.sendall(view[i:i + (1 << 16)])
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                pass
+        resp = conn.getresponse()
+        raw = resp.read()
+        out = {}
+        for k, v in resp.getheaders():
+            k = k.lower()
+            out[k] = (out[k] + ", " + v) if k in out else v
+        return resp.status, out, raw
+    finally:
+        conn.close()
+
+
+def post_execute(base_url, script, timeout=60):
+    """POST {"script": script} to /execute; return (status, headers, parsed JSON body)."""
+    body = json.dumps({"script": script}).encode("utf-8")
+    status, headers, raw = request(
+        base_url, "POST", "/execute", body=body,
+        headers={"Content-Type": JSON_CT}, timeout=timeout)
+    return status, headers, parse_json_strict(raw)
+
+
+def assert_json_content_type(headers):
+    ct = headers.get("content-type", "")
+    assert ct.split(";")[0].strip().lower() == JSON_CT, "Content-Type is %r" % (ct,)
