@@ -268,14 +268,13 @@ int sb_child_main(void *arg)
         if (script == 0)
                 run_script_process(c, envp);
 
-        /* Init keeps only the status pipe. */
-        int keep = c->status_wr;
-        (void)close(c->stdout_wr);
-        (void)close(c->stderr_wr);
-        (void)close(c->result_wr);
-        (void)close(c->script_fd);
-        (void)close(c->setup_err_wr);
+        /* Init keeps only the status pipe, as fd 3: not the script's pipes, and none of the
+         * worker's descriptors (the FastCGI sockets above all). */
         drop_all_caps(c);
+        int keep = 3;
+        if (dup2(c->status_wr, keep) < 0 || syscall(SYS_close_range, 0, keep - 1, 0) < 0 ||
+            syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
+                die(c, "init: closing descriptors", errno);
 
         struct sb_init_report report = { 0 };
         for (;;) {

@@ -80,8 +80,10 @@ def _split(base_url):
 def request(base_url, method, path, body=None, headers=None, timeout=60):
     """Send one request; return (status, {lowercase header: value}, raw body bytes).
 
-    No header is added except Host and (when a body is given) Content-Length,
-    so a request without Content-Type really has none.
+    No header is added except Host and (when a body is given and neither
+    Content-Length nor Transfer-Encoding is) Content-Length, so a request
+    without Content-Type really has none. With Transfer-Encoding, body is sent
+    as given (already chunk-encoded).
     """
     host, port, prefix = _split(base_url)
     if isinstance(body, str):
@@ -90,7 +92,8 @@ def request(base_url, method, path, body=None, headers=None, timeout=60):
     try:
         conn.putrequest(method, prefix + path, skip_accept_encoding=True)
         hdrs = dict(headers or {})
-        if body is not None and not any(k.lower() == "content-length" for k in hdrs):
+        framed = any(k.lower() in ("content-length", "transfer-encoding") for k in hdrs)
+        if body is not None and not framed:
             hdrs["Content-Length"] = str(len(body))
         for k, v in hdrs.items():
             conn.putheader(k, v)
@@ -127,3 +130,13 @@ def post_execute(base_url, script, timeout=60):
 def assert_json_content_type(headers):
     ct = headers.get("content-type", "")
     assert ct.split(";")[0].strip().lower() == JSON_CT, "Content-Type is %r" % (ct,)
+
+
+def chunked(data, size=65536):
+    """data in HTTP/1.1 chunked transfer coding."""
+    out = []
+    for i in range(0, len(data), size):
+        part = data[i:i + size]
+        out.append(b"%x\r\n" % len(part) + part + b"\r\n")
+    out.append(b"0\r\n\r\n")
+    return b"".join(out)

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
-from client import assert_json_content_type, parse_json_strict, post_execute, request
+from client import assert_json_content_type, chunked, parse_json_strict, post_execute, request
 
 JSON_HDR = {"Content-Type": "application/json"}
+GOOD_BODY = b'{"script": "def main():\\n    return 1"}'
 
 
 def script_error(base_url, script, kind):
@@ -304,6 +305,28 @@ def test_very_deep_request_body_answers_json(base_url):
     assert run_ok(base_url, "def main():\n    return 1")["result"] == 1
 
 
+def test_chunked_request_body(base_url):
+    raw = json.dumps({"script": "def main():\n    print('chunked')\n    return [1, 2]"}).encode()
+    st, hdrs, resp = request(base_url, "POST", "/execute", body=chunked(raw, 7),
+                             headers={"Content-Type": "application/json",
+                                      "Transfer-Encoding": "chunked"})
+    assert st == 200, resp
+    assert parse_json_strict(resp) == {"result": [1, 2], "stdout": "chunked\n"}
+
+
+def test_chunked_request_body_over_8mib(base_url):
+    raw = json.dumps({"script": "def main():\n    return 1\n" + "#" * (9 * 1024 * 1024)}).encode()
+    http_error(base_url, "POST", "/execute", body=chunked(raw),
+               headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+               status=413, kind="too_large")
+
+
+def test_query_string_is_ignored(base_url):
+    st, _, resp = request(base_url, "POST", "/execute?debug=1", body=GOOD_BODY, headers=JSON_HDR)
+    assert st == 200, resp
+    assert parse_json_strict(resp) == {"result": 1, "stdout": ""}
+
+
 # ================================================================ HTTP: 404 / 405
 
 @pytest.mark.parametrize("method,path", [
@@ -397,9 +420,6 @@ def test_large_body_small_script_accepted(base_url):
 
 
 # ================================================================ HTTP: 415
-
-GOOD_BODY = b'{"script": "def main():\\n    return 1"}'
-
 
 @pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded",
                                    "application/jsonx", "text/json", "multipart/form-data"],

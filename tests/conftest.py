@@ -1,0 +1,102 @@
+"""Fixtures: the real service (scripts/serve.sh: spawn-fcgi pool + nginx) on a free port.
+
+The service is started once per test session, exactly as `make run` starts it, and stopped
+at the end; the session fails if anything it started is still running afterwards.
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve.sh exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the service did not become healthy in time")
+
+
+class Service:
+    def __init__(self, workers=4, config=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.run_dir = tempfile.mkdtemp(prefix="pyexec-test-")
+        self.log_path = os.path.join(self.run_dir, "serve.log")
+        args = [os.path.join(ROOT, "scripts", "serve.sh"), "--port", str(self.port),
+                "--workers", str(workers), "--run-dir", self.run_dir]
+        if config:
+            args += ["--config", config]
+        self.log = open(self.log_path, "w")
+        # Own process group, so a failing test run can still clean up everything.
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_healthy(self.url, self.proc)
+
+    def logs(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+    def leftovers(self):
+        """Processes still alive from this service: its session (nginx, the pool, workers) or
+        anything naming its run directory."""
+        out = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True).stdout
+        left = []
+        for line in out.splitlines():
+            pid, sid, args = line.split(None, 2) if len(line.split(None, 2)) == 3 else (0, 0, "")
+            if int(pid) == os.getpid() or args.startswith("ps "):
+                continue
+            if int(sid) == self.proc.pid or self.run_dir in args:
+                left.append(line.strip())
+        return left
+
+
+@pytest.fixture(scope="session")
+def service():
+    svc = Service()
+    yield svc
+    svc.stop()
+    time.sleep(0.2)
+    left = svc.leftovers()
+    assert not left, f"processes left after SIGTERM: {left}"
+
+
+@pytest.fixture(scope="session")
+def base_url(service):
+    return service.url
+
+
+@pytest.fixture(scope="session")
+def pyexec_run():
+    """Path of the standalone runner, for tests of the sandbox without HTTP."""
+    return os.path.join(BUILD, "pyexec-run")

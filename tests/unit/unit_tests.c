@@ -1,0 +1,430 @@
+/* unit_tests.c — C unit tests of the pure parts: JSON text (escaping, validation), request
+ * validation, routing, error bodies, outcome bodies, the config parser.
+ *
+ *   unit_tests            run all, end with "N passed, N failed"
+ *   unit_tests --list     print the test names
+ *   unit_tests NAME...    run only those (tests/test_unit.py runs each as a pytest case) */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../fcgi/http.h"
+#include "../../fcgi/request.h"
+#include "config.h"
+#include "jsontext.h"
+#include "sandbox.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                          \
+        do {                                                                                 \
+                if (!(cond)) {                                                               \
+                        fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+                        failures++;                                                          \
+                }                                                                            \
+        } while (0)
+
+#define CHECK_STR(got, want)                                                                          \
+        do {                                                                                          \
+                const char *g_ = (got), *w_ = (want);                                                 \
+                if (!g_ || strcmp(g_, w_) != 0) {                                                     \
+                        fprintf(stderr, "  %s:%d: got  %s\n  %*s want %s\n", __FILE__, __LINE__,       \
+                                g_ ? g_ : "(null)", (int)strlen(__FILE__) + 6, "", w_);               \
+                        failures++;                                                                   \
+                }                                                                                     \
+        } while (0)
+
+/* jt_append_string of n bytes, as a C string the caller frees. */
+static char *escaped(const char *s, size_t n)
+{
+        struct sbuf b = { 0 };
+        if (jt_append_string(&b, s, n) < 0)
+                abort();
+        return b.data;
+}
+
+static bool valid(const char *s) { return jt_validate(s, strlen(s), 64) == 0; }
+
+/* ---- jsontext -------------------------------------------------------------------------- */
+
+static void test_escape_plain_and_specials(void)
+{
+        char *e = escaped("hi \"x\" \\ /", 10);
+        CHECK_STR(e, "\"hi \\\"x\\\" \\\\ /\"");
+        free(e);
+        e = escaped("a\nb\tc\r\b\f", 8);
+        CHECK_STR(e, "\"a\\nb\\tc\\r\\b\\f\"");
+        free(e);
+        e = escaped("\x01\x1f\x7f", 3);
+        CHECK_STR(e, "\"\\u0001\\u001f\x7f\"");
+        free(e);
+}
+
+static void test_escape_nul_byte_kept(void)
+{
+        char *e = escaped("a\0b", 3);
+        CHECK_STR(e, "\"a\\u0000b\"");
+        free(e);
+}
+
+static void test_escape_valid_utf8_passes(void)
+{
+        const char *s = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"; /* café € 😀 */
+        char *e = escaped(s, strlen(s));
+        struct sbuf want = { 0 };
+        sbuf_printf(&want, "\"%s\"", s);
+        CHECK_STR(e, want.data);
+        sbuf_free(&want);
+        free(e);
+}
+
+static void test_escape_invalid_utf8_replaced(void)
+{
+        /* lone continuation, truncated sequence, overlong '/', encoded surrogate, > U+10FFFF */
+        const char *cases[][2] = {
+                { "\x80", "\"\xef\xbf\xbd\"" },
+                { "a\xc3", "\"a\xef\xbf\xbd\"" },
+                { "\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\"" },
+                { "\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"" },
+                { "\xf4\x90\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"" },
+                { "\xff\xfe", "\"\xef\xbf\xbd\xef\xbf\xbd\"" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                char *e = escaped(cases[i][0], strlen(cases[i][0]));
+                CHECK_STR(e, cases[i][1]);
+                CHECK(e && jt_validate(e, strlen(e), 4) == 0);
+                free(e);
+        }
+}
+
+static void test_escape_line_separators(void)
+{
+        char *e = escaped("\xe2\x80\xa8\xe2\x80\xa9", 6);
+        CHECK_STR(e, "\"\\u2028\\u2029\"");
+        free(e);
+}
+
+static void test_validate_accepts_json(void)
+{
+        const char *ok[] = { "1", " -0.5e+10 ", "\"x\"", "true", "false", "null", "[]", "{}", "[1, [2, {\"a\": null}]]",
+                             "{\"a\": {\"b\": [true, false]}, \"c\": \"\\u00e9\\ud83d\\ude00\"}", "\"caf\xc3\xa9\"",
+                             "123456789012345678901234567890" };
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                if (!valid(ok[i]))
+                        fprintf(stderr, "  rejected: %s\n", ok[i]);
+                CHECK(valid(ok[i]));
+        }
+}
+
+static void test_validate_rejects_non_json(void)
+{
+        const char *bad[] = { "", " ", "NaN", "Infinity", "-Infinity", "[1,]", "{\"a\":1,}", "[1 2]", "01", "1.", ".5",
+                              "+1", "'x'", "\"a\nb\"", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "\"\xff\"",
+                              "{1: 2}", "[1]]", "[[1]", "{\"a\"}", "tru", "nul", "1 2", "\"abc", "[\"a\":1]",
+                              "{\"a\":1 \"b\":2}" };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                if (valid(bad[i]))
+                        fprintf(stderr, "  accepted: %s\n", bad[i]);
+                CHECK(!valid(bad[i]));
+        }
+}
+
+static void test_validate_depth_limit(void)
+{
+        char deep[300];
+        memset(deep, '[', 100);
+        memset(deep + 100, ']', 100);
+        deep[200] = '\0';
+        CHECK(jt_validate(deep, 200, 100) == 0);
+        CHECK(jt_validate(deep, 200, 99) == -EINVAL);
+}
+
+/* ---- http ------------------------------------------------------------------------------ */
+
+static void test_route(void)
+{
+        const char *allow = NULL;
+        CHECK(http_route("POST", "/execute", &allow) == ROUTE_EXECUTE);
+        CHECK(http_route("GET", "/health", &allow) == ROUTE_HEALTH);
+        CHECK(http_route("HEAD", "/healthz", &allow) == ROUTE_HEALTHZ);
+        CHECK(http_route("GET", "/execute", &allow) == ROUTE_METHOD_NOT_ALLOWED);
+        CHECK_STR(allow, "POST");
+        CHECK(http_route("POST", "/health", &allow) == ROUTE_METHOD_NOT_ALLOWED);
+        CHECK_STR(allow, "GET, HEAD");
+        CHECK(http_route("POST", "/execute/", &allow) == ROUTE_NOT_FOUND);
+        CHECK(http_route("GET", "/", &allow) == ROUTE_NOT_FOUND);
+        CHECK(http_route(NULL, NULL, &allow) == ROUTE_NOT_FOUND);
+}
+
+static void test_content_type(void)
+{
+        CHECK(http_is_json_content_type("application/json"));
+        CHECK(http_is_json_content_type("Application/JSON"));
+        CHECK(http_is_json_content_type("application/json; charset=utf-8"));
+        CHECK(http_is_json_content_type("application/json;charset=UTF-8"));
+        CHECK(!http_is_json_content_type("application/jsonx"));
+        CHECK(!http_is_json_content_type("text/plain"));
+        CHECK(!http_is_json_content_type("application/x-www-form-urlencoded"));
+        CHECK(!http_is_json_content_type(""));
+        CHECK(!http_is_json_content_type(NULL));
+}
+
+static void test_error_body(void)
+{
+        struct api_error e;
+        api_error_set(&e, 400, "invalid_request", "Request must contain '%s' field", "script");
+        struct sbuf b = { 0 };
+        CHECK(http_error_body(&e, &b) == 0);
+        CHECK_STR(b.data, "{\"error\": \"Request must contain 'script' field\", \"stdout\": \"\", \"error_kind\": \"invalid_request\"}");
+        CHECK(e.status == 400);
+        CHECK(jt_validate(b.data, b.len, 4) == 0);
+        sbuf_free(&b);
+}
+
+/* ---- request --------------------------------------------------------------------------- */
+
+struct parsed {
+        int r;
+        char *script;
+        size_t len;
+        struct api_error e;
+};
+
+/* The script limit is 32 bytes here, to test it cheaply. */
+static struct parsed parse(const char *body, size_t len)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        l.script_max_bytes = 32;
+        struct parsed p = { 0 };
+        p.r = request_parse_execute(body, len, &l, &p.script, &p.len, &p.e);
+        return p;
+}
+
+static void test_request_valid(void)
+{
+        const char body[] = "{\"script\": \"def main():\\n\\treturn 1\", \"extra\": [1]}";
+        struct parsed p = parse(body, sizeof(body) - 1);
+        CHECK(p.r == 0);
+        CHECK_STR(p.script, "def main():\n\treturn 1");
+        CHECK(p.len == 21);
+        free(p.script);
+}
+
+static void test_request_script_with_nul(void)
+{
+        const char body[] = "{\"script\": \"a\\u0000b\"}";
+        struct parsed p = parse(body, sizeof(body) - 1);
+        CHECK(p.r == 0);
+        CHECK(p.len == 3 && p.script && memcmp(p.script, "a\0b", 3) == 0);
+        free(p.script);
+}
+
+static void test_request_errors(void)
+{
+        const struct {
+                const char *body;
+                int status;
+                const char *kind;
+                const char *message; /* prefix */
+        } cases[] = {
+                { "not json", 400, "invalid_json", "Request body is not valid JSON" },
+                { "{\"script\": \"x\"", 400, "invalid_json", "Request body is not valid JSON: unexpected end" },
+                { "", 400, "invalid_json", "Request body is not valid JSON" },
+                { "{\"script\": \"x\"} {}", 400, "invalid_json", "Request body is not valid JSON" },
+                { "{\"script\": NaN}", 400, "invalid_json", "Request body is not valid JSON" },
+                { "{\"script\": \"x\"}   \n", 0, NULL, NULL },
+                { "{\"script\": \"\xff\"}", 400, "invalid_json", "Request body is not valid JSON" },
+                { "[\"script\"]", 400, "invalid_request", "Request body must be a JSON object" },
+                { "42", 400, "invalid_request", "Request body must be a JSON object" },
+                { "{}", 400, "invalid_request", "Request must contain 'script' field" },
+                { "{\"Script\": \"x\"}", 400, "invalid_request", "Request must contain 'script' field" },
+                { "{\"script\": 1}", 400, "invalid_request", "'script' must be a string" },
+                { "{\"script\": null}", 400, "invalid_request", "'script' must be a string" },
+                { "{\"script\": \"123456789012345678901234567890123\"}", 413, "too_large", "Script too large: 33 bytes (limit 32 bytes)" },
+                { "{\"script\": \"x\", \"n\": NaN}", 400, "invalid_json", "Request body is not valid JSON" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                struct parsed p = parse(cases[i].body, strlen(cases[i].body));
+                if (cases[i].status == 0) { /* a valid body in the list, to keep the table honest */
+                        CHECK(p.r == 0 && p.len == 1);
+                        free(p.script);
+                        continue;
+                }
+                CHECK(p.r == -1);
+                CHECK(p.script == NULL);
+                CHECK(p.e.status == cases[i].status);
+                CHECK_STR(p.e.kind, cases[i].kind);
+                if (strncmp(p.e.message, cases[i].message, strlen(cases[i].message)) != 0) {
+                        fprintf(stderr, "  body %s: message '%s'\n", cases[i].body, p.e.message);
+                        failures++;
+                }
+        }
+}
+
+static void test_request_raw_nul_rejected(void)
+{
+        const char body[] = "{\"script\": \"x\"}\0";
+        struct parsed p = parse(body, sizeof(body) - 1);
+        CHECK(p.r == -1 && p.e.status == 400);
+        CHECK_STR(p.e.kind, "invalid_json");
+}
+
+static void test_request_deeply_nested_rejected(void)
+{
+        char body[200] = "{\"script\": \"x\", \"a\": ";
+        size_t n = strlen(body);
+        for (int i = 0; i < 60; i++)
+                body[n++] = '[';
+        body[n] = '\0';
+        struct parsed p = parse(body, n);
+        CHECK(p.r == -1 && p.e.status == 400);
+}
+
+/* ---- outcome bodies -------------------------------------------------------------------- */
+
+static void test_outcome_ok_body(void)
+{
+        struct sb_outcome o = { .status = SB_OK };
+        sbuf_puts(&o.result, "{\"sum\": 30}");
+        sbuf_puts(&o.stdout_buf, "line\n\xff");
+        struct sbuf b = { 0 };
+        CHECK(sb_outcome_to_json(&o, &b) == 0);
+        CHECK_STR(b.data, "{\"result\": {\"sum\": 30}, \"stdout\": \"line\\n\xef\xbf\xbd\"}");
+        sbuf_free(&b);
+        sb_outcome_free(&o);
+}
+
+static void test_outcome_error_body(void)
+{
+        struct sb_outcome o = { .status = SB_EXCEPTION, .stdout_truncated = true };
+        sbuf_puts(&o.message, "ZeroDivisionError: division by zero");
+        sbuf_puts(&o.traceback, "Traceback\n");
+        struct sbuf b = { 0 };
+        CHECK(sb_outcome_to_json(&o, &b) == 0);
+        CHECK_STR(b.data, "{\"error\": \"ZeroDivisionError: division by zero\", \"stdout\": \"\", \"error_kind\": "
+                          "\"exception\", \"traceback\": \"Traceback\\n\", \"stdout_truncated\": true}");
+        sbuf_free(&b);
+        sb_outcome_free(&o);
+}
+
+static void test_status_kinds_distinct(void)
+{
+        for (int a = SB_OK; a <= SB_KILLED; a++)
+                for (int b = a + 1; b <= SB_KILLED; b++)
+                        CHECK(strcmp(sb_status_kind(a), sb_status_kind(b)) != 0);
+        CHECK_STR(sb_status_kind(SB_MEMORY_LIMIT), "memory_limit");
+}
+
+/* ---- config ---------------------------------------------------------------------------- */
+
+static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
+{
+        char path[] = "/tmp/pyexec-unit-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0)
+                abort();
+        if (write_all(fd, text, strlen(text)) < 0)
+                abort();
+        close(fd);
+        int r = sb_limits_load(l, path, err, errlen);
+        unlink(path);
+        return r;
+}
+
+static void test_config_parse(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        char err[256] = "";
+        CHECK(load_text(&l, "# c\n wall_time_s = 3  # x\n\nmemory_mb=256\n", err, sizeof(err)) == 0);
+        CHECK(l.wall_time_s == 3 && l.memory_mb == 256 && l.cpu_time_s == 10);
+        CHECK(load_text(&l, "wall_time_s = 0\n", err, sizeof(err)) == -EINVAL);
+        CHECK(strstr(err, "wall_time_s") != NULL);
+        CHECK(load_text(&l, "wal_time_s = 3\n", err, sizeof(err)) == -EINVAL);
+        CHECK(strstr(err, "unknown setting 'wal_time_s'") != NULL);
+        CHECK(load_text(&l, "memory_mb = -5\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&l, "memory_mb = 12x\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&l, "memory_mb\n", err, sizeof(err)) == -EINVAL);
+}
+
+static void test_config_shipped_file_matches_defaults(void)
+{
+        struct sb_limits def, shipped;
+        sb_limits_default(&def);
+        sb_limits_default(&shipped);
+        char err[256];
+        int r = sb_limits_load(&shipped, "config/pyexec.conf", err, sizeof(err));
+        if (r < 0)
+                fprintf(stderr, "  %s\n", err);
+        CHECK(r == 0);
+        CHECK(memcmp(&def, &shipped, sizeof(def)) == 0);
+}
+
+/* ---- runner ---------------------------------------------------------------------------- */
+
+#define T(name) { #name, name }
+static const struct {
+        const char *name;
+        void (*fn)(void);
+} tests[] = {
+        T(test_escape_plain_and_specials),
+        T(test_escape_nul_byte_kept),
+        T(test_escape_valid_utf8_passes),
+        T(test_escape_invalid_utf8_replaced),
+        T(test_escape_line_separators),
+        T(test_validate_accepts_json),
+        T(test_validate_rejects_non_json),
+        T(test_validate_depth_limit),
+        T(test_route),
+        T(test_content_type),
+        T(test_error_body),
+        T(test_request_valid),
+        T(test_request_script_with_nul),
+        T(test_request_errors),
+        T(test_request_raw_nul_rejected),
+        T(test_request_deeply_nested_rejected),
+        T(test_outcome_ok_body),
+        T(test_outcome_error_body),
+        T(test_status_kinds_distinct),
+        T(test_config_parse),
+        T(test_config_shipped_file_matches_defaults),
+};
+
+static bool run_one(size_t i)
+{
+        int before = failures;
+        tests[i].fn();
+        bool ok = failures == before;
+        printf("%s %s\n", ok ? "PASS" : "FAIL", tests[i].name);
+        return ok;
+}
+
+int main(int argc, char **argv)
+{
+        int passed = 0, failed = 0;
+        if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+                for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
+                        puts(tests[i].name);
+                return 0;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
+                bool wanted = argc == 1;
+                for (int a = 1; a < argc; a++)
+                        wanted |= strcmp(argv[a], tests[i].name) == 0;
+                if (!wanted)
+                        continue;
+                if (run_one(i))
+                        passed++;
+                else
+                        failed++;
+        }
+        if (passed + failed == 0) {
+                fprintf(stderr, "no such test\n");
+                return 2;
+        }
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
