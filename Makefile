@@ -13,7 +13,7 @@ HOST    ?= 127.0.0.1
 PYTEST   = /usr/bin/python3 -m pytest
 
 SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c \
-              sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/report.c
+              sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c sandbox/report.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 FCGI_SRC    = fcgi/request.c fcgi/http.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -235,6 +236,9 @@ int sb_child_main(void *arg)
                 _exit(127); /* the parent gave up; it is not listening for a reason */
         (void)close(c->go_rd);
 
+        /* The parent has moved us into this request's cgroup by now: make it our cgroup root. */
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                die(c, "unshare(CLONE_NEWCGROUP)", errno);
         become_namespace_root(c);
 
         char err[400];

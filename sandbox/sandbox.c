@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "internal.h"
 #include "jsontext.h"
 
@@ -204,6 +205,7 @@ struct run_state {
         struct sbuf frame, setup_err, status;
         bool frame_overflowed;
         bool deadline_hit;
+        bool oom_killed; /* the memory cgroup's OOM killer fired */
 };
 
 static void run_state_free(struct run_state *st)
@@ -383,6 +385,10 @@ static void decide(const struct sb_limits *l, struct run_state *st)
 
         if (have_report && WIFSIGNALED(ws)) {
                 int sig = WTERMSIG(ws);
+                if (sig == SIGKILL && st->oom_killed) {
+                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+                        return;
+                }
                 const char *abbrev = sigabbrev_np(sig);
                 o->term_signal = sig;
                 set_error(o, SB_KILLED, "Script execution error: killed by signal SIG%s", abbrev ? abbrev : "UNKNOWN");
@@ -390,6 +396,28 @@ static void decide(const struct sb_limits *l, struct run_state *st)
         }
         o->exit_code = have_report && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
         set_error(o, SB_EXITED, "Script exited with status %d before main() returned", o->exit_code);
+}
+
+/* ---- cgroups --------------------------------------------------------------------------- */
+
+static int cgroups_state; /* 0 not probed, 1 usable, -1 not usable */
+static char cgroups_problem[256];
+
+bool sb_cgroups_enabled(void)
+{
+        if (cgroups_state == 0) {
+                struct sb_limits l;
+                struct sb_cgroup cg;
+                sb_limits_default(&l);
+                cgroups_state = sb_cgroup_create(&cg, &l, cgroups_problem, sizeof(cgroups_problem)) == 0 ? 1 : -1;
+                sb_cgroup_destroy(&cg);
+        }
+        return cgroups_state > 0;
+}
+
+const char *sb_cgroups_problem(void)
+{
+        return sb_cgroups_enabled() ? NULL : cgroups_problem;
 }
 
 /* ---- sb_run ---------------------------------------------------------------------------- */
@@ -422,18 +450,30 @@ int sb_run(const struct sb_limits *limits, const char *script, size_t len, struc
                 snprintf(err, errlen, "allocating the clone stack: %s", strerror(ENOMEM));
                 return -ENOMEM;
         }
-        int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-                    CLONE_NEWCGROUP | SIGCHLD;
+        struct sb_cgroup cg = { 0 };
+        if (sb_cgroups_enabled()) {
+                r = sb_cgroup_create(&cg, limits, err, errlen);
+                if (r < 0) {
+                        pipes_close(&p);
+                        return r;
+                }
+        }
+        /* CLONE_NEWCGROUP is left to init, after it has been moved into its cgroup, so that
+         * the cgroup it sees as its root is its own. */
+        int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
         pid_t init = clone(sb_child_main, stack + STACK_SIZE, flags, &ctx);
         if (init < 0) {
                 r = -errno;
                 pipes_close(&p);
+                sb_cgroup_destroy(&cg);
                 snprintf(err, errlen, "clone() into new namespaces: %s", strerror(-r));
                 return r;
         }
         close_child_ends(&p);
 
         r = write_id_maps(init, limits->uid_base, err, errlen);
+        if (r == 0 && cg.active && (r = sb_cgroup_attach(&cg, init)) < 0)
+                snprintf(err, errlen, "moving the sandbox into its cgroup: %s", strerror(-r));
         if (r == 0 && write_all(p.go_wr, "g", 1) < 0) {
                 r = -EPIPE;
                 snprintf(err, errlen, "starting the sandbox's init: it died");
@@ -444,6 +484,7 @@ int sb_run(const struct sb_limits *limits, const char *script, size_t len, struc
                 (void)kill(init, SIGKILL);
                 (void)waitpid(init, NULL, 0);
                 pipes_close(&p);
+                sb_cgroup_destroy(&cg);
                 return r;
         }
 
@@ -452,6 +493,11 @@ int sb_run(const struct sb_limits *limits, const char *script, size_t len, struc
         while (waitpid(init, NULL, 0) < 0 && errno == EINTR)
                 ;
         pipes_close(&p);
+        if (cg.active) {
+                long long peak;
+                sb_cgroup_stats(&cg, &st.oom_killed, &peak);
+                sb_cgroup_destroy(&cg);
+        }
         if (r < 0) {
                 snprintf(err, errlen, "watching the sandbox: %s", strerror(-r));
                 goto fail;

@@ -59,6 +59,11 @@ void sb_outcome_free(struct sb_outcome *o);
 int sb_run(const struct sb_limits *limits, const char *script, size_t len, struct sb_outcome *out,
            char *err, size_t errlen);
 
+/* Whether requests get their own memory and pids cgroups on this machine (probed once per
+ * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */
+bool sb_cgroups_enabled(void);
+const char *sb_cgroups_problem(void);
+
 /* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
  * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped. */
 int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out);

@@ -92,8 +92,13 @@ def service():
 
 
 @pytest.fixture(scope="session")
-def base_url(service):
-    return service.url
+def base_url(request):
+    """The service under test: PYEXEC_URL if set (a container, a deployment), else a fresh
+    local one started with scripts/serve.sh."""
+    url = os.environ.get("PYEXEC_URL")
+    if url:
+        return url.rstrip("/")
+    return request.getfixturevalue("service").url
 
 
 @pytest.fixture(scope="session")

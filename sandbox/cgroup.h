@@ -1,0 +1,29 @@
+/* cgroup.h — per-request memory and pids cgroups (cgroup v1), where the machine allows them. */
+#ifndef PYEXEC_CGROUP_H
+#define PYEXEC_CGROUP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+enum { SB_CG_MEMORY, SB_CG_PIDS, SB_CG_COUNT };
+
+struct sb_cgroup {
+        char path[SB_CG_COUNT][PATH_MAX];
+        bool active;
+};
+
+/* Creates the request's cgroups with their limits. -errno (and err) when cgroups cannot be
+ * used on this machine or this one could not be made; *cg then needs no destroy. */
+int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen);
+/* Moves pid (the sandbox's init, before it starts) into the request's cgroups. 0 or -errno. */
+int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid);
+/* Whether the kernel OOM-killed anything in it, and its peak memory use (-1 if unknown). */
+void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes);
+/* Removes the cgroups; call once every process in them is gone. */
+void sb_cgroup_destroy(struct sb_cgroup *cg);
+
+#endif
