@@ -12,14 +12,18 @@ PORT    ?= 8080
 HOST    ?= 127.0.0.1
 PYTEST   = /usr/bin/python3 -m pytest
 
-SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c \
-              sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c sandbox/report.c
+SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c sandbox/verdict.c \
+              sandbox/spawn.c sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c \
+              sandbox/zygote.c sandbox/report.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 FCGI_SRC    = fcgi/request.c fcgi/http.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
-BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(UNIT_TESTS)
+BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(UNIT_TESTS)
+# Debian's CPython for the zygote (lazy: the package may only be installed by `deps`).
+PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
+PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
 .PHONY: all deps run test unit clean
 all: $(BINARIES)
@@ -41,6 +45,13 @@ $(BUILD)/libsandbox.a: $(SANDBOX_OBJ)
 
 $(BUILD)/pyexec-run: $(BUILD)/sandbox/pyexec-run.o $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PY_CFLAGS) -c $< -o $@
+
+$(BUILD)/pyexec-zygote: $(BUILD)/sandbox/zygote-main.o $(BUILD)/libsandbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
 
 $(BUILD)/pyexec-worker: $(BUILD)/fcgi/worker.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "jsontext.h"
 #include "request.h"
 #include "sandbox.h"
+#include "zygote.h"
 
 #define MAX_WORKERS 256
 
@@ -40,6 +42,11 @@ static struct sb_limits limits;
  * every run in this worker. */
 static bool sandbox_ok;
 static char sandbox_problem[512];
+
+/* Warm mode: this worker's interpreter holder, and the sandbox kept ready for the next request. */
+static struct sb_zygote zygote = { -1, -1 };
+static char zygote_path[PATH_MAX];
+static struct sb_prepared ready;
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t in_request;
@@ -101,6 +108,52 @@ static void answer_error(struct answer *a, const struct api_error *e)
                 a->status = 500;
                 a->body.len = 0;
                 (void)sbuf_puts(&a->body, "{\"error\": \"Out of memory\", \"stdout\": \"\", \"error_kind\": \"internal_error\"}");
+        }
+}
+
+/* ---- where sandboxes come from --------------------------------------------------------- */
+
+static void start_zygote(void)
+{
+        char err[512];
+        if (sb_zygote_start(&zygote, zygote_path, limits.warm_preload, err, sizeof(err)) < 0)
+                log_line("event=warm_unavailable reason=\"%s\" -- this worker runs scripts cold", err);
+}
+
+/* A sandbox for the request at hand: the one kept ready if it is still good, else a new one —
+ * warm while the zygote runs (restarted once if it died), cold otherwise. */
+static int take_sandbox(struct sb_prepared *p, char *err, size_t errlen)
+{
+        if (sb_prepared_usable(&ready)) {
+                *p = ready;
+                ready.active = false;
+                return 0;
+        }
+        sb_discard(&ready);
+        if (limits.warm) {
+                if (!sb_zygote_alive(&zygote)) {
+                        sb_zygote_stop(&zygote);
+                        start_zygote();
+                }
+                if (zygote.sock >= 0) {
+                        if (sb_prepare(&limits, &zygote, p, err, errlen) == 0)
+                                return 0;
+                        log_line("event=warm_failed reason=\"%s\" -- running this script cold", err);
+                        sb_zygote_stop(&zygote);
+                }
+        }
+        return sb_prepare(&limits, NULL, p, err, errlen);
+}
+
+/* After a request: make the next one's sandbox while no client is waiting. */
+static void prepare_next(void)
+{
+        if (!limits.prefork || ready.active)
+                return;
+        char err[512];
+        if (take_sandbox(&ready, err, sizeof(err)) < 0) {
+                ready.active = false;
+                log_line("event=prefork_failed reason=\"%s\"", err);
         }
 }
 
@@ -173,7 +226,8 @@ static void handle_execute(FCGX_Request *req, struct answer *a, struct sb_outcom
         sbuf_free(&body);
 
         char err[512];
-        if (sb_run(&limits, script, script_len, out, err, sizeof(err)) < 0) {
+        struct sb_prepared p;
+        if (take_sandbox(&p, err, sizeof(err)) < 0 || sb_execute(&p, script, script_len, out, err, sizeof(err)) < 0) {
                 sandbox_ok = false;
                 snprintf(sandbox_problem, sizeof(sandbox_problem), "%s", err);
                 log_line("event=sandbox_error reason=\"%s\"", err);
@@ -247,7 +301,8 @@ static void handle(FCGX_Request *req)
 static void worker_on_term(int sig)
 {
         (void)sig;
-        /* Idle in accept(): leave now. Busy: finish the request first. */
+        /* Idle in accept(): leave now (the kept sandbox and the zygote die with us through
+         * their parent-death signals). Busy: finish the request first. */
         if (!in_request)
                 _exit(0);
         stop_requested = 1;
@@ -270,14 +325,20 @@ static __attribute__((noreturn)) void worker_main(void)
                 log_line("event=fatal reason=\"FCGX_InitRequest failed\"");
                 _exit(1);
         }
+        if (limits.warm)
+                start_zygote();
+        prepare_next();
         while (!stop_requested) {
                 if (FCGX_Accept_r(&req) < 0)
                         break;
                 in_request = 1;
                 handle(&req);
                 FCGX_Finish_r(&req);
+                prepare_next();
                 in_request = 0;
         }
+        sb_discard(&ready);
+        sb_zygote_stop(&zygote);
         _exit(0);
 }
 
@@ -291,7 +352,7 @@ static void check_sandbox(void)
         static const char probe[] = "def main():\n    return 'ok'\n";
         struct sb_outcome out;
         char err[512];
-        if (sb_run(&limits, probe, sizeof(probe) - 1, &out, err, sizeof(err)) < 0) {
+        if (sb_run(&limits, NULL, probe, sizeof(probe) - 1, &out, err, sizeof(err)) < 0) {
                 snprintf(sandbox_problem, sizeof(sandbox_problem), "%s", err);
                 return;
         }
@@ -353,15 +414,30 @@ int main(int argc, char **argv)
                 return 1;
         }
 
+        /* pyexec-zygote sits next to this binary. */
+        ssize_t n = readlink("/proc/self/exe", zygote_path, sizeof(zygote_path) - 32);
+        if (n > 0) {
+                zygote_path[n] = '\0';
+                char *slash = strrchr(zygote_path, '/');
+                strcpy(slash ? slash + 1 : zygote_path, "pyexec-zygote");
+        }
+
         check_sandbox();
+        if (!sb_cgroups_enabled())
+                log_line("event=cgroups_unavailable reason=\"%s\" -- sandboxes are limited by rlimits only",
+                         sb_cgroups_problem());
         if (sandbox_ok)
-                log_line("event=start workers=%d sandbox=ok wall_time_s=%u memory_mb=%lu", nworkers, limits.wall_time_s,
-                         limits.memory_mb);
+                log_line("event=start workers=%d sandbox=ok mode=%s prefork=%u cgroups=%s wall_time_s=%u memory_mb=%lu",
+                         nworkers, limits.warm ? "warm" : "cold", limits.prefork,
+                         sb_cgroups_enabled() ? "v1" : "none", limits.wall_time_s, limits.memory_mb);
         else
                 log_line("event=start workers=%d sandbox=UNAVAILABLE reason=\"%s\" -- scripts will be refused with 500 "
                          "sandbox_error and /health answers 503; nothing runs unsandboxed",
                          nworkers, sandbox_problem);
 
+        /* Orphans of the pool (a dead zygote's sandbox inits) come back to the master, which
+         * reaps everything, rather than to the host's init. */
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
         struct sigaction sa = { .sa_handler = master_on_term };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);

@@ -77,7 +77,7 @@ static void setup_fds(struct sb_child_ctx *c)
         if (devnull < 0)
                 die(c, "open(/dev/null)", errno);
         /* Lift every source above the target range first so no dup2 clobbers a later source. */
-        int *fds[] = { &devnull, &c->stdout_wr, &c->stderr_wr, &c->result_wr, &c->script_fd, &c->setup_err_wr };
+        int *fds[] = { &devnull, &c->stdout_wr, &c->stderr_wr, &c->result_wr, &c->script_rd, &c->setup_err_wr };
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
                 int moved = fcntl(*fds[i], F_DUPFD_CLOEXEC, 10);
                 if (moved < 0)
@@ -88,7 +88,7 @@ static void setup_fds(struct sb_child_ctx *c)
         move_fd(c, c->stdout_wr, 1);
         move_fd(c, c->stderr_wr, 2);
         move_fd(c, c->result_wr, SB_FD_RESULT);
-        move_fd(c, c->script_fd, SB_FD_SCRIPT);
+        move_fd(c, c->script_rd, SB_FD_SCRIPT);
         if (dup2(c->setup_err_wr, 5) < 0)
                 die(c, "dup2", errno);
         if (fcntl(5, F_SETFD, FD_CLOEXEC) < 0)
@@ -107,7 +107,7 @@ static void set_rlimit(const struct sb_child_ctx *c, int resource, const char *n
 
 static void setup_rlimits(const struct sb_child_ctx *c)
 {
-        const struct sb_limits *l = c->limits;
+        const struct sb_limits *l = &c->limits;
         /* SIGXCPU at the limit; the hard limit one second later is a SIGKILL for a script that
          * catches SIGXCPU. */
         set_rlimit(c, RLIMIT_CPU, "setrlimit(RLIMIT_CPU)", l->cpu_time_s, l->cpu_time_s + 1);
@@ -170,18 +170,46 @@ static char *const script_env[] = {
         "MKL_NUM_THREADS=1",
         "MPLBACKEND=Agg",
         "MPLCONFIGDIR=/tmp/.matplotlib",
-        NULL, /* room for the pass-through variables below */
-        NULL,
         NULL,
 };
 
 /* Tuning some hosts need for their OpenBLAS to run correctly at all; passed through if set. */
 static const char *const passthrough_env[] = { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE" };
 
+void sb_build_script_env(char **envp, size_t cap)
+{
+        static char passthrough[ARRAY_SIZE(passthrough_env)][128];
+        size_t n = 0;
+        for (; script_env[n] && n + 1 < cap; n++)
+                envp[n] = script_env[n];
+        for (size_t i = 0; i < ARRAY_SIZE(passthrough_env); i++) {
+                const char *v = getenv(passthrough_env[i]);
+                if (!v || n + 1 >= cap)
+                        continue;
+                int w = snprintf(passthrough[i], sizeof(passthrough[i]), "%s=%s", passthrough_env[i], v);
+                if (w > 0 && (size_t)w < sizeof(passthrough[i]))
+                        envp[n++] = passthrough[i];
+        }
+        envp[n] = NULL;
+}
+
 static __attribute__((noreturn)) void exec_payload(const struct sb_child_ctx *c, char **envp)
 {
+        if (c->payload) {
+                /* Warm: the interpreter is already here. Its environment is replaced too. */
+                if (clearenv() != 0)
+                        die(c, "clearenv", ENOMEM);
+                for (char **e = envp; *e; e++)
+                        if (putenv(*e) != 0)
+                                die(c, "putenv", errno);
+                /* No execve will close the set-up pipe: close it here, or the script could
+                 * write to it and pass for a broken sandbox. */
+                (void)close(c->setup_err_wr);
+                c->payload(&c->limits);
+                _exit(127);
+        }
         char result_max[32];
-        snprintf(result_max, sizeof(result_max), "%zu", c->limits->result_max_bytes);
+        snprintf(result_max, sizeof(result_max), "%zu", c->limits.result_max_bytes);
         /* -I: isolated mode, no user site-packages, no PYTHON* variables, no script dir on path. */
         char *argv[] = { "python3", "-I", "-c", (char *)sb_runner_py, result_max, NULL };
         execve(PYTHON_PATH, argv, envp);
@@ -242,7 +270,7 @@ int sb_child_main(void *arg)
         become_namespace_root(c);
 
         char err[400];
-        int r = sb_setup_root(c->limits, err, sizeof(err));
+        int r = sb_setup_root(&c->limits, err, sizeof(err));
         if (r < 0) {
                 (void)write_all(c->setup_err_wr, err, strlen(err));
                 _exit(127);
@@ -251,20 +279,8 @@ int sb_child_main(void *arg)
                 die(c, "sethostname", errno);
 
         /* The environment is built here, before the fork, so PID 2 only copies pointers. */
-        char *envp[ARRAY_SIZE(script_env)];
-        size_t n = 0;
-        for (; script_env[n]; n++)
-                envp[n] = script_env[n];
-        static char passthrough[ARRAY_SIZE(passthrough_env)][128];
-        for (size_t i = 0; i < ARRAY_SIZE(passthrough_env); i++) {
-                const char *v = getenv(passthrough_env[i]);
-                if (!v || n + 1 >= ARRAY_SIZE(envp))
-                        continue;
-                int w = snprintf(passthrough[i], sizeof(passthrough[i]), "%s=%s", passthrough_env[i], v);
-                if (w > 0 && (size_t)w < sizeof(passthrough[i]))
-                        envp[n++] = passthrough[i];
-        }
-        envp[n] = NULL;
+        char *envp[SB_SCRIPT_ENV_MAX];
+        sb_build_script_env(envp, ARRAY_SIZE(envp));
 
         pid_t script = fork();
         if (script < 0)

@@ -22,10 +22,13 @@ void sb_limits_default(struct sb_limits *l)
                 .stdout_max_bytes = 1u << 20,
                 .result_max_bytes = 8u << 20,
                 .uid_base = 100000,
+                .warm = 1,
+                .prefork = 1,
+                .warm_preload = "numpy pandas",
         };
 }
 
-enum kind { K_UINT, K_ULONG, K_SIZE };
+enum kind { K_UINT, K_ULONG, K_SIZE, K_WORDS };
 struct key {
         const char *name;
         enum kind kind;
@@ -47,6 +50,9 @@ static const struct key keys[] = {
         KEY(stdout_max_bytes, K_SIZE, 0, 1ull << 30),
         KEY(result_max_bytes, K_SIZE, 16, 1ull << 30),
         KEY(uid_base, K_UINT, 1, 4000000000u),
+        KEY(warm, K_UINT, 0, 1),
+        KEY(prefork, K_UINT, 0, 1),
+        KEY(warm_preload, K_WORDS, 0, 0),
 };
 
 static char *trim(char *s)
@@ -65,6 +71,18 @@ static int set_key(struct sb_limits *l, const char *name, const char *value, cha
                 const struct key *k = &keys[i];
                 if (strcmp(k->name, name) != 0)
                         continue;
+                char *field = (char *)l + k->offset;
+                if (k->kind == K_WORDS) {
+                        /* Module names: letters, digits, '_', '.', separated by spaces. */
+                        size_t n = strlen(value);
+                        if (n >= sizeof(l->warm_preload) || strspn(value, "abcdefghijklmnopqrstuvwxyz"
+                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_. ") != n) {
+                                snprintf(err, errlen, "%s: '%s' is not a list of module names", name, value);
+                                return -EINVAL;
+                        }
+                        memcpy(field, value, n + 1);
+                        return 0;
+                }
                 char *end;
                 errno = 0;
                 unsigned long long v = strtoull(value, &end, 10);
@@ -73,11 +91,11 @@ static int set_key(struct sb_limits *l, const char *name, const char *value, cha
                                  name, value, k->min, k->max);
                         return -EINVAL;
                 }
-                char *field = (char *)l + k->offset;
                 switch (k->kind) {
                 case K_UINT: *(unsigned *)field = (unsigned)v; break;
                 case K_ULONG: *(unsigned long *)field = (unsigned long)v; break;
                 case K_SIZE: *(size_t *)field = (size_t)v; break;
+                case K_WORDS: break;
                 }
                 return 0;
         }

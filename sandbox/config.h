@@ -19,6 +19,9 @@ struct sb_limits {
         size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
         size_t result_max_bytes;    /* JSON text of main()'s return value */
         unsigned uid_base;          /* host uid that sandbox uid 0 maps to; sandbox uid 1000 = base+1000 */
+        unsigned warm;              /* 1: fork scripts from a pre-initialised interpreter; 0: execve python3 */
+        unsigned prefork;           /* 1: each worker keeps a sandbox ready for its next request */
+        char warm_preload[256];     /* modules the warm interpreter imports up front */
 };
 
 /* The built-in defaults (the values shipped in config/pyexec.conf). */

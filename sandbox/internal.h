@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "sandbox.h"
 
 /* Inside the sandbox the script runs as this uid/gid; init stays uid 0 without capabilities. */
 #define SB_SCRIPT_UID 1000
@@ -14,21 +15,42 @@
 /* Descriptors the script's process is given (see runner.py). */
 enum { SB_FD_RESULT = 3, SB_FD_SCRIPT = 4 };
 
+/* The runner's Python source, embedded at build time (runner_blob.S). */
+extern const char sb_runner_py[];
+
+/* What runs in the script's process once it is confined: execve() of python3 (cold), or a
+ * function of the process that cloned init (warm: pyexec-zygote's initialised interpreter).
+ * It must not return. */
+typedef void (*sb_payload_fn)(const struct sb_limits *limits);
+
 /* Everything the clone()d child needs; it lives in the parent's memory and is copied into the
  * child with the rest of the address space. */
 struct sb_child_ctx {
-        const struct sb_limits *limits;
-        int go_rd;        /* parent writes one byte once the uid/gid maps are in place */
-        int setup_err_wr; /* CLOEXEC: a set-up failure is written here; EOF means execve worked */
+        struct sb_limits limits;
+        sb_payload_fn payload; /* NULL: execve python3 with the runner */
+        int go_rd;        /* the worker writes one byte once maps and cgroup are in place */
+        int setup_err_wr; /* CLOEXEC: a set-up failure is written here; EOF means the payload started */
         int status_wr;    /* init reports the script's wait status and rusage here */
-        int stdout_wr, stderr_wr, result_wr, script_fd;
+        int stdout_wr, stderr_wr, result_wr, script_rd;
 };
+
+
+/* Makes the pipes and clone()s init into new namespaces in the calling process. On success,
+ * *pid is init and *ends the parent's ends (all CLOEXEC); init waits for the go byte. 0, or
+ * -errno with err set. */
+int sb_spawn_init(const struct sb_limits *limits, sb_payload_fn payload, pid_t *pid, struct sb_parent_ends *ends,
+                  char *err, size_t errlen);
+void sb_parent_ends_close(struct sb_parent_ends *ends);
 
 /* What init sends the parent once the script's process has ended. */
 struct sb_init_report {
         int wait_status;
         struct rusage usage; /* RUSAGE_CHILDREN of init: the script and all it reaped */
 };
+
+/* Fills envp (cap entries, NULL-terminated) with the script's scrubbed environment. */
+#define SB_SCRIPT_ENV_MAX 24
+void sb_build_script_env(char **envp, size_t cap);
 
 /* clone() entry point; never returns. */
 int sb_child_main(void *ctx);
@@ -39,8 +61,5 @@ int sb_setup_root(const struct sb_limits *limits, char *err, size_t errlen);
 
 /* Installs the seccomp filter on the calling thread (seccomp.c). 0 or -errno. */
 int sb_seccomp_install(void);
-
-/* The runner, embedded at build time (runner_blob.S). */
-extern const char sb_runner_py[];
 
 #endif

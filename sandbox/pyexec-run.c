@@ -1,8 +1,10 @@
 /* pyexec-run — run one script file in exactly the sandbox the service uses and print the
  * same JSON the service would answer with.
  *
- *   pyexec-run [-c CONFIG] [-v] SCRIPT.py|-
+ *   pyexec-run [-c CONFIG] [-v] [-w|-W] SCRIPT.py|-
  *
+ * -w runs it warm (forked from pyexec-zygote, as the service does by default), -W cold
+ * (execve of python3); without either, the config's "warm" setting decides.
  * Exit status: 0 when the script ran (whatever it did), 1 on a usage error, 2 when the sandbox
  * could not be set up (the JSON then has error_kind "sandbox_error"). With -v the script's
  * standard error and the usage figures go to standard error. */
@@ -12,8 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <stdlib.h>
+
 #include "jsontext.h"
 #include "sandbox.h"
+#include "zygote.h"
 
 static int read_file(const char *path, struct sbuf *out)
 {
@@ -41,18 +47,21 @@ int main(int argc, char **argv)
 {
         const char *config = getenv("PYEXEC_CONFIG");
         bool verbose = false;
+        int mode = -1; /* -1: as configured, 1 warm, 0 cold */
         int opt;
-        while ((opt = getopt(argc, argv, "c:vh")) != -1) {
+        while ((opt = getopt(argc, argv, "c:vwWh")) != -1) {
                 switch (opt) {
                 case 'c': config = optarg; break;
                 case 'v': verbose = true; break;
+                case 'w': mode = 1; break;
+                case 'W': mode = 0; break;
                 default:
-                        fprintf(stderr, "usage: %s [-c CONFIG] [-v] SCRIPT.py|-\n", argv[0]);
+                        fprintf(stderr, "usage: %s [-c CONFIG] [-v] [-w|-W] SCRIPT.py|-\n", argv[0]);
                         return opt == 'h' ? 0 : 1;
                 }
         }
         if (optind != argc - 1) {
-                fprintf(stderr, "usage: %s [-c CONFIG] [-v] SCRIPT.py|-\n", argv[0]);
+                fprintf(stderr, "usage: %s [-c CONFIG] [-v] [-w|-W] SCRIPT.py|-\n", argv[0]);
                 return 1;
         }
 
@@ -77,9 +86,26 @@ int main(int argc, char **argv)
                 return 1;
         }
 
+        if (mode >= 0)
+                limits.warm = (unsigned)mode;
+        struct sb_zygote zygote = { -1, -1 };
+        if (limits.warm) {
+                char path[PATH_MAX];
+                ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+                path[n > 0 ? n : 0] = '\0';
+                char *slash = strrchr(path, '/');
+                strcpy(slash ? slash + 1 : path, "pyexec-zygote");
+                if (sb_zygote_start(&zygote, path, limits.warm_preload, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "pyexec-run: warm mode unavailable: %s\n", err);
+                        return 2;
+                }
+        }
+
         struct sb_outcome out;
         struct sbuf json = { 0 };
-        r = sb_run(&limits, script.data ? script.data : "", script.len, &out, err, sizeof(err));
+        r = sb_run(&limits, limits.warm ? &zygote : NULL, script.data ? script.data : "", script.len, &out, err,
+                   sizeof(err));
+        sb_zygote_stop(&zygote);
         sbuf_free(&script);
         if (r < 0) {
                 (void)sbuf_puts(&json, "{\"error\": ");

@@ -1,8 +1,10 @@
 # runner.py — the trusted harness that runs inside the sandbox, before and around the script.
 #
-# It is compiled into the C library and started as `python3 -I -c <this file> <result_max>`.
+# It is compiled into the C library. Cold mode starts it as `python3 -I -c <this file>
+# <result_max>`; warm mode (pyexec-zygote) imports it as module pyexec_runner before any
+# request exists and calls _pyexec_run([..., result_max], warm=True) in each sandbox's fork.
 # Descriptors on entry: 0 = /dev/null, 1 = stdout pipe, 2 = stderr pipe, 3 = the result
-# channel (a pipe only the worker reads), 4 = the script (a sealed memfd).
+# channel (a pipe only the worker reads), 4 = the script (a pipe the worker writes and closes).
 #
 # It writes exactly one frame to fd 3 and then leaves with os._exit(0), so nothing the script
 # registered (atexit, threads, finalizers) runs after the frame is written:
@@ -15,7 +17,7 @@
 # can only produce a value it could have returned from main() anyway.
 
 
-def _pyexec_run(argv):
+def _pyexec_run(argv, warm=False):
     import codecs
     import json
     import math
@@ -53,9 +55,28 @@ def _pyexec_run(argv):
     codecs.register_error("pyexec_replace",
                           lambda e: (b"\xef\xbf\xbd" * (e.end - e.start), e.end))
 
-    # Line-buffered so what was printed before a timeout or a kill still reaches the client.
-    sys.stdout.reconfigure(line_buffering=True, errors="pyexec_replace")
-    sys.stderr.reconfigure(errors="pyexec_replace")
+    # Fresh streams on fds 1 and 2: in warm mode the inherited ones were opened on the zygote's
+    # /dev/null. Line-buffered, so what was printed before a timeout or a kill still reaches
+    # the client.
+    import io
+
+    def stream(fd):
+        raw = io.FileIO(fd, "w", closefd=False)
+        return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors="pyexec_replace",
+                                line_buffering=True)
+
+    sys.stdout = sys.__stdout__ = stream(1)
+    sys.stderr = sys.__stderr__ = stream(2)
+
+    if warm:
+        # A fork inherits its parent's random state: reseed what the zygote may have seeded.
+        # (random reseeds itself through os.register_at_fork; numpy's global RNG does not.)
+        import random
+
+        random.seed()
+        np = sys.modules.get("numpy")
+        if np is not None:
+            np.random.seed()
 
     chunks = []
     while True:
@@ -208,4 +229,5 @@ def _pyexec_run(argv):
     finish()
 
 
-_pyexec_run(__import__("sys").argv)
+if __name__ == "__main__":
+    _pyexec_run(__import__("sys").argv)

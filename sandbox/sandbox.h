@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "util.h"
 
@@ -53,11 +54,49 @@ struct sb_outcome {
 
 void sb_outcome_free(struct sb_outcome *o);
 
-/* Runs script[0..len) under limits. 0: the script ran and *out says how it went (the caller
- * frees it with sb_outcome_free). -errno: the sandbox could not be set up or broke; err says
- * which step and why, and nothing of *out needs freeing. */
-int sb_run(const struct sb_limits *limits, const char *script, size_t len, struct sb_outcome *out,
-           char *err, size_t errlen);
+struct sb_zygote; /* warm mode's interpreter holder: zygote.h */
+
+/* The worker's ends of a spawned sandbox's pipes, in the order they travel between
+ * pyexec-zygote and the worker (SCM_RIGHTS), pidfd first. */
+struct sb_parent_ends {
+        int pidfd;        /* init's pidfd: readable once init (and so the namespace) is gone */
+        int go_wr;
+        int script_wr;
+        int stdout_rd, stderr_rd, result_rd, setup_err_rd, status_rd;
+};
+#define SB_PARENT_END_COUNT 8
+
+
+/* A sandbox made ahead of its script: namespaces, root, cgroup and confinement are in place
+ * and the script's process is blocked reading its script. */
+struct sb_prepared {
+        bool active;
+        bool warm;       /* the script's process is a fork of pyexec-zygote */
+        bool own_child;  /* init is our child (cold), else pyexec-zygote's */
+        pid_t init;
+        struct sb_parent_ends ends;
+        struct sb_cgroup cg;
+        struct sb_limits limits;
+};
+
+/* Prepares a sandbox under limits: cold (python3 is execve()d) when zygote is NULL, else
+ * warm. 0, or -errno with err set (nothing to clean up then). */
+int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct sb_prepared *p, char *err,
+               size_t errlen);
+/* Whether a prepared sandbox is still waiting (its init has not died meanwhile). */
+bool sb_prepared_usable(const struct sb_prepared *p);
+/* Kills and removes a prepared sandbox that will not be used. */
+void sb_discard(struct sb_prepared *p);
+
+/* Runs script[0..len) in a prepared sandbox, which it consumes whatever happens. 0: the
+ * script ran and *out says how it went (the caller frees it with sb_outcome_free). -errno:
+ * the sandbox broke; err says which step and why, and nothing of *out needs freeing. */
+int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_outcome *out, char *err,
+               size_t errlen);
+
+/* sb_prepare() and sb_execute() in one call. */
+int sb_run(const struct sb_limits *limits, struct sb_zygote *zygote, const char *script, size_t len,
+           struct sb_outcome *out, char *err, size_t errlen);
 
 /* Whether requests get their own memory and pids cgroups on this machine (probed once per
  * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */

@@ -4,7 +4,7 @@ set -eu
 packages="gcc make libc6-dev pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libseccomp-dev
 nginx-light spawn-fcgi curl procps
 python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-matplotlib
-python3-seaborn python3-requests python3-pytest"
+python3-seaborn python3-requests python3-pytest python3-yaml python3-dev"
 missing=""
 for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

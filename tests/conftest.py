@@ -4,6 +4,7 @@ The service is started once per test session, exactly as `make run` starts it, a
 at the end; the session fails if anything it started is still running afterwards.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,24 +82,63 @@ class Service:
         return left
 
 
-@pytest.fixture(scope="session")
-def service():
-    svc = Service()
-    yield svc
+def config_with(run_dir, **overrides):
+    """A copy of config/pyexec.conf with some settings replaced; returns its path."""
+    lines = []
+    with open(os.path.join(ROOT, "config", "pyexec.conf")) as f:
+        for line in f:
+            key = line.split("=")[0].strip()
+            if key in overrides:
+                line = f"{key} = {overrides.pop(key)}\n"
+            lines.append(line)
+    lines += [f"{k} = {v}\n" for k, v in overrides.items()]
+    path = os.path.join(run_dir, "test.conf")
+    with open(path, "w") as f:
+        f.writelines(lines)
+    return path
+
+
+def start_service(workers=4, **config):
+    conf = config_with(tempfile.mkdtemp(prefix="pyexec-conf-"), **config) if config else None
+    return Service(workers=workers, config=conf)
+
+
+def stop_service(svc):
     svc.stop()
     time.sleep(0.2)
     left = svc.leftovers()
+    shutil.rmtree(svc.run_dir, ignore_errors=True)
     assert not left, f"processes left after SIGTERM: {left}"
 
 
 @pytest.fixture(scope="session")
+def service():
+    """The service as `make run` starts it (warm mode, prefork)."""
+    svc = Service()
+    yield svc
+    stop_service(svc)
+
+
+@pytest.fixture(scope="session")
+def cold_service():
+    """The same service in cold mode: python3 is execve()d for every request."""
+    svc = start_service(warm=0)
+    yield svc
+    stop_service(svc)
+
+
+# Every end-to-end test runs against both modes: warm is the default, cold the fallback and
+# the benchmark's yardstick, and both must give the same answers.
+@pytest.fixture(scope="session", params=["warm", "cold"])
 def base_url(request):
-    """The service under test: PYEXEC_URL if set (a container, a deployment), else a fresh
-    local one started with scripts/serve.sh."""
+    """The service under test: PYEXEC_URL if set (a container, a deployment; then only once),
+    else a local one started with scripts/serve.sh in the given mode."""
     url = os.environ.get("PYEXEC_URL")
     if url:
+        if request.param == "cold":
+            pytest.skip("PYEXEC_URL is tested once, as deployed")
         return url.rstrip("/")
-    return request.getfixturevalue("service").url
+    return request.getfixturevalue("service" if request.param == "warm" else "cold_service").url
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,8 @@ def test_exception_readme_example(base_url):
         "error_kind": "exception",
         "traceback": "Traceback (most recent call last):\n"
                      "  File \"<script>\", line 3, in main\n"
+                     "    return 1/0\n"
+                     "            ~^~\n"
                      "ZeroDivisionError: division by zero\n",
     }
 
@@ -575,6 +577,34 @@ def test_fake_result_on_other_fds_is_not_the_result(base_url):
     assert status == 200, body
     # Either the real result, or an error -- never the forged one.
     assert body.get("result", "real") == "real", body
+
+
+@pytest.mark.parametrize("frame", [
+    # Python expressions evaluated inside the script
+    r"""b'R{"a": NaN}'""",
+    r"""b'R"\xff"'""",
+    r"""b'R[1, 2'""",
+    r"""b'Rnull garbage'""",
+    r"""b'R1R2'""",
+    r"""b'X123'""",
+    r"""b'E{"kind": "timeout", "message": "fake", "traceback": ""}'""",
+    r"""b'R"' + b'x' * 9000000 + b'"'""",
+], ids=["nan", "invalid_utf8", "truncated", "trailing_garbage", "two_frames", "bad_tag",
+        "fake_timeout", "oversized"])
+def test_forged_result_frames_never_pass_through(base_url, frame):
+    # fd 3 is the runner's result channel (see sandbox/runner.py). Whatever a script writes
+    # there, the answer stays valid JSON and can only carry a value main() could have returned.
+    script = ("import os\n\ndef main():\n    print('x', flush=True)\n"
+              "    os.write(3, %s)\n    os._exit(0)\n" % frame)
+    status, headers, body = post_execute(base_url, script)
+    assert status == 200, body
+    assert_json_content_type(headers)
+    assert "result" not in body, str(body)[:300]
+    assert isinstance(body.get("error"), str) and body["error"], body
+    assert body.get("error_kind") != "timeout", body
+    if "x' * 9000000" in frame:
+        assert body["error_kind"] == "result_too_large", body
+    assert body["stdout"] == "x\n"
 
 
 def test_os_write_fd1_is_stdout(base_url):

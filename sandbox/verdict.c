@@ -1,0 +1,156 @@
+/* verdict.c — deciding what happened in a run, from the kernel's word first and the runner's
+ * frame second. Nothing the script can write is trusted: the frame is one message that must
+ * parse strictly, and timeouts, signals and exit codes come from the kernel. */
+#define _GNU_SOURCE
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+#include "jsontext.h"
+#include "sandbox.h"
+#include "verdict.h"
+
+/* Results are nested no deeper than Python's own recursion limit allows. */
+#define RESULT_MAX_DEPTH 2000
+
+const char *sb_status_kind(enum sb_status s)
+{
+        switch (s) {
+        case SB_OK: return "ok";
+        case SB_NO_MAIN: return "no_main";
+        case SB_SYNTAX_ERROR: return "syntax_error";
+        case SB_NOT_SERIALIZABLE: return "not_serializable";
+        case SB_EXCEPTION: return "exception";
+        case SB_TIMEOUT: return "timeout";
+        case SB_MEMORY_LIMIT: return "memory_limit";
+        case SB_RESULT_TOO_LARGE: return "result_too_large";
+        case SB_EXITED: return "exited";
+        case SB_KILLED: return "killed";
+        }
+        return "internal_error";
+}
+
+
+static void set_error(struct sb_outcome *o, enum sb_status s, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void set_error(struct sb_outcome *o, enum sb_status s, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        o->status = s;
+        o->message.len = 0;
+        (void)sbuf_puts(&o->message, msg);
+}
+
+static enum sb_status status_from_kind(const char *kind)
+{
+        static const enum sb_status frame_kinds[] = { SB_NO_MAIN, SB_SYNTAX_ERROR, SB_NOT_SERIALIZABLE,
+                                                      SB_EXCEPTION, SB_MEMORY_LIMIT, SB_RESULT_TOO_LARGE };
+        for (size_t i = 0; i < ARRAY_SIZE(frame_kinds); i++)
+                if (strcmp(kind, sb_status_kind(frame_kinds[i])) == 0)
+                        return frame_kinds[i];
+        return SB_OK; /* not a kind a frame may carry */
+}
+
+/* The runner's "E" frame: {"kind", "message", "traceback"}. Returns false if malformed. */
+static bool parse_error_frame(const char *json, size_t len, struct sb_outcome *o)
+{
+        bool ok = false;
+        struct json_tokener *tok = json_tokener_new_ex(4);
+        if (!tok)
+                return false;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        struct json_object *root = json_tokener_parse_ex(tok, json, (int)len);
+        struct json_object *kind, *message, *tb;
+        if (!root || json_tokener_get_error(tok) != json_tokener_success || (size_t)json_tokener_get_parse_end(tok) != len)
+                goto exit;
+        if (!json_object_object_get_ex(root, "kind", &kind) || !json_object_is_type(kind, json_type_string) ||
+            !json_object_object_get_ex(root, "message", &message) || !json_object_is_type(message, json_type_string))
+                goto exit;
+        enum sb_status s = status_from_kind(json_object_get_string(kind));
+        if (s == SB_OK)
+                goto exit;
+        o->status = s;
+        o->message.len = 0;
+        if (sbuf_append(&o->message, json_object_get_string(message), (size_t)json_object_get_string_len(message)) < 0)
+                goto exit;
+        if (json_object_object_get_ex(root, "traceback", &tb) && json_object_is_type(tb, json_type_string) &&
+            s == SB_EXCEPTION)
+                (void)sbuf_append(&o->traceback, json_object_get_string(tb), (size_t)json_object_get_string_len(tb));
+        ok = true;
+exit:
+        json_object_put(root);
+        json_tokener_free(tok);
+        return ok;
+}
+
+static long long timeval_ms(struct timeval tv)
+{
+        return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
+{
+        struct sb_outcome *o = st->out;
+        struct sb_init_report rep = { 0 };
+        bool have_report = st->status.len == sizeof(rep);
+        if (have_report) {
+                memcpy(&rep, st->status.data, sizeof(rep));
+                o->cpu_ms = timeval_ms(rep.usage.ru_utime) + timeval_ms(rep.usage.ru_stime);
+                o->peak_rss_kb = rep.usage.ru_maxrss;
+        }
+
+        /* The kernel's word first: these cannot be forged from inside. */
+        if (st->deadline_hit) {
+                set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->wall_time_s);
+                return;
+        }
+        int ws = rep.wait_status;
+        if (have_report && WIFSIGNALED(ws) &&
+            (WTERMSIG(ws) == SIGXCPU || (WTERMSIG(ws) == SIGKILL && o->cpu_ms >= (long long)l->cpu_time_s * 1000))) {
+                set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->cpu_time_s);
+                return;
+        }
+
+        /* Then the runner's frame, checked as untrusted input. */
+        if (st->frame_overflowed) {
+                set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
+                          l->result_max_bytes);
+                return;
+        }
+        if (st->frame.len > 0 && have_report && WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+                const char *body = st->frame.data + 1;
+                size_t body_len = st->frame.len - 1;
+                if (st->frame.data[0] == 'R' && jt_validate(body, body_len, RESULT_MAX_DEPTH) == 0) {
+                        o->status = SB_OK;
+                        (void)sbuf_append(&o->result, body, body_len);
+                        return;
+                }
+                if (st->frame.data[0] == 'E' && parse_error_frame(body, body_len, o))
+                        return;
+                set_error(o, SB_EXCEPTION, "Script execution error: the result channel was written to by the script");
+                return;
+        }
+
+        if (have_report && WIFSIGNALED(ws)) {
+                int sig = WTERMSIG(ws);
+                if (sig == SIGKILL && st->oom_killed) {
+                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+                        return;
+                }
+                const char *abbrev = sigabbrev_np(sig);
+                o->term_signal = sig;
+                set_error(o, SB_KILLED, "Script execution error: killed by signal SIG%s", abbrev ? abbrev : "UNKNOWN");
+                return;
+        }
+        o->exit_code = have_report && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+        set_error(o, SB_EXITED, "Script exited with status %d before main() returned", o->exit_code);
+}
+

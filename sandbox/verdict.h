@@ -1,0 +1,22 @@
+/* verdict.h — what the parent collected from a run, and the decision made from it. */
+#ifndef PYEXEC_VERDICT_H
+#define PYEXEC_VERDICT_H
+
+#include <stdbool.h>
+
+#include "sandbox.h"
+
+struct sb_run_facts {
+        struct sb_outcome *out;  /* stdout/stderr already filled in by the collector */
+        struct sbuf frame;       /* the result channel's bytes */
+        struct sbuf setup_err;   /* non-empty: the sandbox broke */
+        struct sbuf status;      /* init's struct sb_init_report */
+        bool frame_overflowed;
+        bool deadline_hit;       /* the worker killed the sandbox at the wall-clock limit */
+        bool oom_killed;         /* the memory cgroup's OOM killer fired */
+};
+
+/* Sets out->status, message, traceback, result and usage from the facts. */
+void sb_decide(const struct sb_limits *l, struct sb_run_facts *facts);
+
+#endif

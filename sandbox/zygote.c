@@ -1,0 +1,184 @@
+/* zygote.c — the worker's side of pyexec-zygote: start it, ask it for sandboxes, stop it.
+ *
+ * The messages on the SOCK_SEQPACKET socket (one datagram each):
+ *   zygote -> worker, once:   struct zy_hello  (ready, or why it could not initialise)
+ *   worker -> zygote:         struct sb_limits (spawn a sandbox init under these limits)
+ *   zygote -> worker:         struct zy_reply  + SCM_RIGHTS of the SB_PARENT_END_COUNT ends */
+#define _GNU_SOURCE
+#include "zygote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "zygote_proto.h"
+
+#define START_TIMEOUT_MS 120000 /* importing pandas on a busy 2-core machine */
+#define SPAWN_TIMEOUT_MS 5000
+
+static int recv_timeout(int sock, void *buf, size_t len, int *fds, int nfds, int *got_fds, int timeout_ms)
+{
+        struct pollfd pfd = { .fd = sock, .events = POLLIN };
+        int r;
+        while ((r = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return -errno;
+        if (r == 0)
+                return -ETIMEDOUT;
+        char control[CMSG_SPACE(sizeof(int) * SB_PARENT_END_COUNT)];
+        struct iovec iov = { buf, len };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+        ssize_t n;
+        while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+                ;
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return -ECONNRESET;
+        *got_fds = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                int *in = (int *)CMSG_DATA(c);
+                for (int i = 0; i < count; i++) {
+                        if (*got_fds < nfds)
+                                fds[(*got_fds)++] = in[i];
+                        else
+                                (void)close(in[i]);
+                }
+        }
+        if ((size_t)n != len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                for (int i = 0; i < *got_fds; i++)
+                        (void)close(fds[i]);
+                *got_fds = 0;
+                return -EPROTO;
+        }
+        return 0;
+}
+
+int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
+{
+        z->pid = -1;
+        z->sock = -1;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                snprintf(err, errlen, "socketpair: %s", strerror(errno));
+                return -errno;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                (void)close(sv[0]);
+                (void)close(sv[1]);
+                snprintf(err, errlen, "fork: %s", strerror(e));
+                return -e;
+        }
+        if (pid == 0) {
+                /* The zygote holds nothing of the worker's: not the FastCGI socket (fd 0), not
+                 * its stdout. Only stderr stays, for its own complaints. */
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(sv[1], ZY_CONTROL_FD) < 0)
+                        _exit(127);
+                if (syscall(SYS_close_range, ZY_CONTROL_FD + 1, ~0U, 0) < 0)
+                        _exit(127);
+                char *argv[] = { (char *)path, (char *)preload, NULL };
+                execv(path, argv);
+                _exit(127);
+        }
+        (void)close(sv[1]);
+        z->pid = pid;
+        z->sock = sv[0];
+
+        struct zy_hello hello;
+        int got = 0;
+        int r = recv_timeout(z->sock, &hello, sizeof(hello), NULL, 0, &got, START_TIMEOUT_MS);
+        if (r < 0) {
+                snprintf(err, errlen, "%s did not start: %s", path, r == -ECONNRESET ? "it exited" : strerror(-r));
+                sb_zygote_stop(z);
+                return r;
+        }
+        if (!hello.ok) {
+                hello.message[sizeof(hello.message) - 1] = '\0';
+                snprintf(err, errlen, "%s", hello.message);
+                sb_zygote_stop(z);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int sb_zygote_spawn(struct sb_zygote *z, const struct sb_limits *l, pid_t *init, struct sb_parent_ends *ends,
+                    char *err, size_t errlen)
+{
+        if (z->sock < 0) {
+                snprintf(err, errlen, "the zygote is not running");
+                return -ENOTCONN;
+        }
+        ssize_t n;
+        while ((n = send(z->sock, l, sizeof(*l), MSG_NOSIGNAL)) < 0 && errno == EINTR)
+                ;
+        if (n != (ssize_t)sizeof(*l)) {
+                int e = n < 0 ? errno : EPROTO;
+                snprintf(err, errlen, "asking the zygote for a sandbox: %s", strerror(e));
+                return -e;
+        }
+        struct zy_reply reply;
+        int fds[SB_PARENT_END_COUNT], got = 0;
+        int r = recv_timeout(z->sock, &reply, sizeof(reply), fds, SB_PARENT_END_COUNT, &got, SPAWN_TIMEOUT_MS);
+        if (r < 0) {
+                snprintf(err, errlen, "the zygote did not answer: %s", r == -ECONNRESET ? "it exited" : strerror(-r));
+                return r;
+        }
+        if (reply.err != 0 || got != SB_PARENT_END_COUNT) {
+                for (int i = 0; i < got; i++)
+                        (void)close(fds[i]);
+                reply.message[sizeof(reply.message) - 1] = '\0';
+                snprintf(err, errlen, "%s", reply.err ? reply.message : "the zygote sent too few descriptors");
+                return reply.err ? -reply.err : -EPROTO;
+        }
+        *init = reply.pid;
+        /* The order of struct sb_parent_ends. */
+        int *slots[] = { &ends->pidfd, &ends->go_wr, &ends->script_wr, &ends->stdout_rd,
+                         &ends->stderr_rd, &ends->result_rd, &ends->setup_err_rd, &ends->status_rd };
+        for (int i = 0; i < SB_PARENT_END_COUNT; i++)
+                *slots[i] = fds[i];
+        return 0;
+}
+
+bool sb_zygote_alive(struct sb_zygote *z)
+{
+        if (z->pid <= 0)
+                return false;
+        int st;
+        pid_t r = waitpid(z->pid, &st, WNOHANG);
+        if (r == z->pid) {
+                z->pid = -1;
+                return false;
+        }
+        return true;
+}
+
+void sb_zygote_stop(struct sb_zygote *z)
+{
+        if (z->sock >= 0)
+                (void)close(z->sock);
+        z->sock = -1;
+        if (z->pid > 0) {
+                (void)kill(z->pid, SIGKILL);
+                while (waitpid(z->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        z->pid = -1;
+}
