@@ -25,7 +25,7 @@ BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(U
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
-.PHONY: all deps run test unit clean
+.PHONY: all deps run test bench clean
 all: $(BINARIES)
 
 # Installs the Debian packages the build, the service and the tests need (no-op when present).
@@ -64,6 +64,11 @@ run: deps all
 
 test: deps all
 	$(PYTEST) -q tests
+
+# Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
+bench: deps all
+	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -47,6 +47,8 @@ static char sandbox_problem[512];
 static struct sb_zygote zygote = { -1, -1 };
 static char zygote_path[PATH_MAX];
 static struct sb_prepared ready;
+/* The sandbox of the request being answered; discarded once the answer is out. */
+static struct sb_prepared used;
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t in_request;
@@ -226,8 +228,7 @@ static void handle_execute(FCGX_Request *req, struct answer *a, struct sb_outcom
         sbuf_free(&body);
 
         char err[512];
-        struct sb_prepared p;
-        if (take_sandbox(&p, err, sizeof(err)) < 0 || sb_execute(&p, script, script_len, out, err, sizeof(err)) < 0) {
+        if (take_sandbox(&used, err, sizeof(err)) < 0 || sb_execute(&used, script, script_len, out, err, sizeof(err)) < 0) {
                 sandbox_ok = false;
                 snprintf(sandbox_problem, sizeof(sandbox_problem), "%s", err);
                 log_line("event=sandbox_error reason=\"%s\"", err);
@@ -334,6 +335,7 @@ static __attribute__((noreturn)) void worker_main(void)
                 in_request = 1;
                 handle(&req);
                 FCGX_Finish_r(&req);
+                sb_discard(&used);
                 prepare_next();
                 in_request = 0;
         }

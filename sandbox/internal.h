@@ -59,7 +59,10 @@ int sb_child_main(void *ctx);
  * 0 of the new user namespace. 0, or -errno with the failing step in err. */
 int sb_setup_root(const struct sb_limits *limits, char *err, size_t errlen);
 
-/* Installs the seccomp filter on the calling thread (seccomp.c). 0 or -errno. */
+/* Compiles the seccomp filter once per process (seccomp.c); the sandboxes it clones inherit
+ * the program. 0 or -errno. */
+int sb_seccomp_compile(void);
+/* Installs the compiled filter on the calling thread; no_new_privs must be set. 0 or -errno. */
 int sb_seccomp_install(void);
 
 #endif

@@ -8,8 +8,8 @@
 #
 # It writes exactly one frame to fd 3 and then leaves with os._exit(0), so nothing the script
 # registered (atexit, threads, finalizers) runs after the frame is written:
-#   b"R" + <JSON text of main()'s return value>
-#   b"E" + <JSON object {"kind", "message", "traceback"}>
+#   b"R" + b"<cpu_ms> <peak_rss_kb>\n" + <JSON text of main()'s return value>
+#   b"E" + b"<cpu_ms> <peak_rss_kb>\n" + <JSON object {"kind", "message", "traceback"}>
 # What the script prints goes to fd 1 and can never be taken for the result. The script runs
 # in this same process, so it *can* write to fd 3 itself; the worker therefore trusts nothing
 # it reads there: it accepts one frame, validates its JSON strictly, and decides timeouts,
@@ -29,8 +29,17 @@ def _pyexec_run(argv, warm=False):
     SCRIPT_FD = 4
     result_max = int(argv[1]) if len(argv) > 1 else 8 << 20
 
+    def usage():
+        """CPU ms and peak RSS KiB of this process and its reaped children, for the usage
+        headers of a response sent before the kernel's own figures are in."""
+        import resource
+
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+        return b"%d %d\n" % (int(cpu * 1000), max(me.ru_maxrss, kids.ru_maxrss))
+
     def send(tag, payload):
-        data = tag + payload
+        data = tag + usage() + payload
         view = memoryview(data)
         while view:
             n = os.write(RESULT_FD, view)
@@ -48,6 +57,9 @@ def _pyexec_run(argv, warm=False):
 
     def finish(code=0):
         flush_stdio()
+        # Closing the pipes first lets the worker answer while this process is still being
+        # torn down (freeing a forked interpreter's memory takes a while).
+        os.closerange(1, 4)
         os._exit(code)
 
     # Lone surrogates (from a str the script built) are not encodable as UTF-8: U+FFFD instead.

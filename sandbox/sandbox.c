@@ -127,7 +127,7 @@ void sb_discard(struct sb_prepared *p)
 
 bool sb_prepared_usable(const struct sb_prepared *p)
 {
-        if (!p->active)
+        if (!p->active || p->executed)
                 return false;
         /* A sandbox whose init died while waiting (set-up failure, OOM, a kill) is no good. */
         struct pollfd pfd = { .fd = p->ends.pidfd, .events = POLLIN };
@@ -182,6 +182,7 @@ struct stream {
         struct sbuf *buf;
         size_t keep;     /* bytes kept; the rest is read and dropped so the writer never blocks */
         bool overflowed;
+        bool complete_when_full;
 };
 
 /* Reads what is available. Returns 1 at EOF, 0 otherwise, -errno on error. */
@@ -199,6 +200,10 @@ static int stream_read(struct stream *s)
                 s->overflowed = true;
         if (take && sbuf_append(s->buf, chunk, take) < 0)
                 return -ENOMEM;
+        /* A stream of fixed size is done when full: init's report arrives before init has
+         * finished exiting, and nothing follows it. */
+        if (s->complete_when_full && s->buf->len == s->keep)
+                return 1;
         return 0;
 }
 
@@ -207,12 +212,12 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
 {
         const struct sb_limits *l = &p->limits;
         struct stream streams[] = {
-                { p->ends.stdout_rd, &st->out->stdout_buf, l->stdout_max_bytes, false },
-                { p->ends.stderr_rd, &st->out->stderr_buf, STDERR_MAX, false },
+                { p->ends.stdout_rd, &st->out->stdout_buf, l->stdout_max_bytes, false, false },
+                { p->ends.stderr_rd, &st->out->stderr_buf, STDERR_MAX, false, false },
                 /* One byte of frame tag on top of the result limit. */
-                { p->ends.result_rd, &st->frame, l->result_max_bytes + 1, false },
-                { p->ends.setup_err_rd, &st->setup_err, SETUP_ERR_MAX, false },
-                { p->ends.status_rd, &st->status, sizeof(struct sb_init_report), false },
+                { p->ends.result_rd, &st->frame, l->result_max_bytes + 1, false, false },
+                { p->ends.setup_err_rd, &st->setup_err, SETUP_ERR_MAX, false, false },
+                { p->ends.status_rd, &st->status, sizeof(struct sb_init_report), false, true },
         };
         enum { N = ARRAY_SIZE(streams) };
         bool open[N];
@@ -224,7 +229,15 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
         long long give_up = 0;
         (void)fcntl(p->ends.script_wr, F_SETFL, O_NONBLOCK);
 
+        enum { OUT, ERR, RESULT, SETUP, STATUS };
         for (;;) {
+                /* Done when everything is in. Or sooner: once the runner has sent its frame and
+                 * closed stdout, stderr and the channel, the answer is known, and waiting for
+                 * init's report would only wait for the kernel to free the interpreter's
+                 * memory (milliseconds, for a forked numpy/pandas process). */
+                bool outputs_done = !open[OUT] && !open[ERR] && !open[RESULT] && !open[SETUP];
+                if (outputs_done && (!open[STATUS] || st->frame.len > 0))
+                        break;
                 struct pollfd pfd[N + 1];
                 int map[N + 1], n = 0;
                 for (int i = 0; i < N; i++)
@@ -232,8 +245,6 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                                 pfd[n] = (struct pollfd){ .fd = streams[i].fd, .events = POLLIN };
                                 map[n++] = i;
                         }
-                if (n == 0)
-                        break;
                 if (p->ends.script_wr >= 0) {
                         pfd[n] = (struct pollfd){ .fd = p->ends.script_wr, .events = POLLOUT };
                         map[n++] = -1;
@@ -277,8 +288,8 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                                 open[i] = false;
                 }
         }
-        st->out->stdout_truncated = streams[0].overflowed;
-        st->frame_overflowed = streams[2].overflowed;
+        st->out->stdout_truncated = streams[OUT].overflowed;
+        st->frame_overflowed = streams[RESULT].overflowed;
         st->out->wall_ms = monotonic_ms() - start;
         return 0;
 }
@@ -287,20 +298,19 @@ int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_
 {
         struct sb_run_facts st = { .out = out };
         memset(out, 0, sizeof(*out));
-        if (!p->active) {
+        if (!p->active || p->executed) {
                 snprintf(err, errlen, "no sandbox prepared");
                 return -EINVAL;
         }
+        p->executed = true;
         int r = collect(p, script, len, &st);
-        kill_init(p); /* normally gone already; never leave it behind */
-        wait_init_gone(p);
-        sb_parent_ends_close(&p->ends);
+        /* Whatever is left of the sandbox dies now; sb_discard() waits for it and removes the
+         * cgroup, which the caller may leave until after it has answered. */
+        kill_init(p);
         if (p->cg.active) {
                 long long peak;
                 sb_cgroup_stats(&p->cg, &st.oom_killed, &peak);
-                sb_cgroup_destroy(&p->cg);
         }
-        p->active = false;
 
         if (r < 0) {
                 snprintf(err, errlen, "watching the sandbox: %s", strerror(-r));
@@ -336,5 +346,7 @@ int sb_run(const struct sb_limits *limits, struct sb_zygote *zygote, const char 
         int r = sb_prepare(limits, zygote, &p, err, errlen);
         if (r < 0)
                 return r;
-        return sb_execute(&p, script, len, out, err, errlen);
+        r = sb_execute(&p, script, len, out, err, errlen);
+        sb_discard(&p);
+        return r;
 }

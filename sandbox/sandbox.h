@@ -70,7 +70,8 @@ struct sb_parent_ends {
 /* A sandbox made ahead of its script: namespaces, root, cgroup and confinement are in place
  * and the script's process is blocked reading its script. */
 struct sb_prepared {
-        bool active;
+        bool active;     /* something to discard */
+        bool executed;   /* its script has run: only sb_discard() is left */
         bool warm;       /* the script's process is a fork of pyexec-zygote */
         bool own_child;  /* init is our child (cold), else pyexec-zygote's */
         pid_t init;
@@ -85,12 +86,14 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
                size_t errlen);
 /* Whether a prepared sandbox is still waiting (its init has not died meanwhile). */
 bool sb_prepared_usable(const struct sb_prepared *p);
-/* Kills and removes a prepared sandbox that will not be used. */
+/* Kills what is left of a sandbox, waits until its PID namespace is gone and removes its
+ * cgroup: for one that will not be used, and after every sb_execute(). */
 void sb_discard(struct sb_prepared *p);
 
-/* Runs script[0..len) in a prepared sandbox, which it consumes whatever happens. 0: the
- * script ran and *out says how it went (the caller frees it with sb_outcome_free). -errno:
- * the sandbox broke; err says which step and why, and nothing of *out needs freeing. */
+/* Runs script[0..len) in a prepared sandbox. 0: the script ran and *out says how it went (the
+ * caller frees it with sb_outcome_free). -errno: the sandbox broke; err says which step and
+ * why, and nothing of *out needs freeing. Either way every process of the sandbox has been
+ * sent SIGKILL on return; the caller then calls sb_discard(), if it likes after answering. */
 int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_outcome *out, char *err,
                size_t errlen);
 

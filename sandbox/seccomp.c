@@ -20,7 +20,13 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <termios.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "util.h"
@@ -207,7 +213,7 @@ static int add_list(scmp_filter_ctx ctx, const struct rule *rules, size_t n, uin
         return 0;
 }
 
-int sb_seccomp_install(void)
+static int build_filter(scmp_filter_ctx *out)
 {
         int r;
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
@@ -259,8 +265,60 @@ int sb_seccomp_install(void)
                         goto out;
         }
 
-        r = seccomp_load(ctx);
+        *out = ctx;
+        return 0;
 out:
         seccomp_release(ctx);
         return r;
+}
+
+/* The compiled program, made once per process by sb_seccomp_compile() and inherited by every
+ * sandbox it clones: libseccomp's compiler costs more than the rest of a warm sandbox's
+ * set-up, and need not run in the child at all. */
+static struct sock_filter *program;
+static unsigned short program_len;
+
+int sb_seccomp_compile(void)
+{
+        if (program)
+                return 0;
+        scmp_filter_ctx ctx;
+        int r = build_filter(&ctx);
+        if (r < 0)
+                return r;
+        int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                seccomp_release(ctx);
+                return r;
+        }
+        r = seccomp_export_bpf(ctx, fd);
+        seccomp_release(ctx);
+        off_t size = r == 0 ? lseek(fd, 0, SEEK_END) : -1;
+        if (r == 0 && (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+                       size / (off_t)sizeof(struct sock_filter) > 0xffff))
+                r = -EINVAL;
+        struct sock_filter *p = NULL;
+        if (r == 0 && !(p = malloc((size_t)size)))
+                r = -ENOMEM;
+        if (r == 0 && pread(fd, p, (size_t)size, 0) != size)
+                r = -EIO;
+        (void)close(fd);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        program = p;
+        program_len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+        return 0;
+}
+
+int sb_seccomp_install(void)
+{
+        if (!program)
+                return -EINVAL;
+        struct sock_fprog fprog = { .len = program_len, .filter = program };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
+                return -errno;
+        return 0;
 }

@@ -53,7 +53,11 @@ int sb_spawn_init(const struct sb_limits *limits, sb_payload_fn payload, pid_t *
         for (size_t i = 0; i < ARRAY_SIZE(child_ends); i++)
                 *child_ends[i] = -1;
 
-        int r = 0;
+        int r = sb_seccomp_compile();
+        if (r < 0) {
+                snprintf(err, errlen, "compiling the seccomp filter: %s", strerror(-r));
+                goto out;
+        }
         if ((r = make_pipe(&ctx.go_rd, &e.go_wr)) < 0 || (r = make_pipe(&ctx.script_rd, &e.script_wr)) < 0 ||
             (r = make_pipe(&e.stdout_rd, &ctx.stdout_wr)) < 0 || (r = make_pipe(&e.stderr_rd, &ctx.stderr_wr)) < 0 ||
             (r = make_pipe(&e.result_rd, &ctx.result_wr)) < 0 ||

@@ -119,21 +119,32 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
                 return;
         }
 
-        /* Then the runner's frame, checked as untrusted input. */
+        /* Then the runner's frame, checked as untrusted input. It counts if the process
+         * exited normally, or if the run was over before init's report came in (the runner
+         * had sent its frame and closed its pipes; see collect()). */
         if (st->frame_overflowed) {
                 set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
                           l->result_max_bytes);
                 return;
         }
-        if (st->frame.len > 0 && have_report && WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
-                const char *body = st->frame.data + 1;
-                size_t body_len = st->frame.len - 1;
-                if (st->frame.data[0] == 'R' && jt_validate(body, body_len, RESULT_MAX_DEPTH) == 0) {
+        if (st->frame.len > 0 && (!have_report || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
+                char tag = st->frame.data[0];
+                const char *line = st->frame.data + 1;
+                const char *nl = memchr(line, '\n', st->frame.len - 1);
+                long long cpu = 0;
+                long rss = 0;
+                if (nl && sscanf(line, "%lld %ld", &cpu, &rss) == 2 && !have_report) {
+                        o->cpu_ms = cpu;
+                        o->peak_rss_kb = rss;
+                }
+                const char *body = nl ? nl + 1 : NULL;
+                size_t body_len = nl ? st->frame.len - (size_t)(body - st->frame.data) : 0;
+                if (body && tag == 'R' && jt_validate(body, body_len, RESULT_MAX_DEPTH) == 0) {
                         o->status = SB_OK;
                         (void)sbuf_append(&o->result, body, body_len);
                         return;
                 }
-                if (st->frame.data[0] == 'E' && parse_error_frame(body, body_len, o))
+                if (body && tag == 'E' && parse_error_frame(body, body_len, o))
                         return;
                 set_error(o, SB_EXCEPTION, "Script execution error: the result channel was written to by the script");
                 return;

@@ -129,7 +129,7 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 Py_DECREF(m);
         }
         /* What the runner imports for every script, so no child pays for it. */
-        if (PyRun_SimpleString("import codecs, io, json, linecache, math, random, traceback, types\n") != 0) {
+        if (PyRun_SimpleString("import codecs, io, json, linecache, math, random, resource, traceback, types\n") != 0) {
                 snprintf(err, errlen, "importing the runner's modules failed");
                 return -1;
         }
@@ -201,9 +201,10 @@ int main(int argc, char **argv)
         for (;;) {
                 struct sb_limits l;
                 ssize_t n = recv(ZY_CONTROL_FD, &l, sizeof(l), 0);
+                int recv_errno = errno; /* reap() would overwrite it */
                 if (child_exited)
                         reap();
-                if (n < 0 && errno == EINTR)
+                if (n < 0 && recv_errno == EINTR)
                         continue;
                 if (n <= 0)
                         break; /* the worker is gone */
