@@ -14,13 +14,14 @@ PYTEST   = /usr/bin/python3 -m pytest
 
 SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c sandbox/verdict.c \
               sandbox/spawn.c sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c \
-              sandbox/zygote.c sandbox/report.c
+              sandbox/zygote.c sandbox/imports.c sandbox/report.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 FCGI_SRC    = fcgi/request.c fcgi/http.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
-BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(UNIT_TESTS)
+PROBE       = $(BUILD)/tests/try_syscall
+BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(UNIT_TESTS) $(PROBE)
 # Debian's CPython for the zygote (lazy: the package may only be installed by `deps`).
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
@@ -58,6 +59,12 @@ $(BUILD)/pyexec-worker: $(BUILD)/fcgi/worker.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 
 $(UNIT_TESTS): $(BUILD)/tests/unit/unit_tests.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
+
+# The adversarial suite's system-call probe: plain C against glibc, run inside the sandbox by
+# tests/test_adversarial.py.
+$(PROBE): tests/probe/try_syscall.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 run: deps all
 	scripts/serve.sh --host $(HOST) --port $(PORT)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "imports.h"
 #include "jsontext.h"
 #include "request.h"
 #include "sandbox.h"
@@ -43,10 +44,17 @@ static struct sb_limits limits;
 static bool sandbox_ok;
 static char sandbox_problem[512];
 
-/* Warm mode: this worker's interpreter holder, and the sandbox kept ready for the next request. */
-static struct sb_zygote zygote = { -1, -1 };
+/* Warm mode: this worker's interpreters, one per tier (tier k has imported the first k
+ * modules of warm_preload; see imports.c), and for each a sandbox kept ready. */
+#define MAX_TIERS 8
+struct tier {
+        struct sb_zygote zygote;
+        char preload[sizeof(((struct sb_limits *)0)->warm_preload)];
+        struct sb_prepared ready;
+};
+static struct tier tiers[MAX_TIERS];
+static int ntiers;
 static char zygote_path[PATH_MAX];
-static struct sb_prepared ready;
 /* The sandbox of the request being answered; discarded once the answer is out. */
 static struct sb_prepared used;
 
@@ -115,47 +123,87 @@ static void answer_error(struct answer *a, const struct api_error *e)
 
 /* ---- where sandboxes come from --------------------------------------------------------- */
 
-static void start_zygote(void)
+/* The tiers: with warm_tiers, one per prefix of warm_preload ("", "numpy", "numpy pandas");
+ * without, only the full list. */
+static void setup_tiers(void)
 {
-        char err[512];
-        if (sb_zygote_start(&zygote, zygote_path, limits.warm_preload, err, sizeof(err)) < 0)
-                log_line("event=warm_unavailable reason=\"%s\" -- this worker runs scripts cold", err);
+        char words[sizeof(limits.warm_preload)];
+        snprintf(words, sizeof(words), "%s", limits.warm_preload);
+        const char *list[MAX_TIERS];
+        int n = 0;
+        for (char *save, *w = strtok_r(words, " ,", &save); w && n < MAX_TIERS - 1; w = strtok_r(NULL, " ,", &save))
+                list[n++] = w;
+        ntiers = limits.warm_tiers ? n + 1 : 1;
+        for (int t = 0; t < ntiers; t++) {
+                int upto = limits.warm_tiers ? t : n;
+                struct tier *tr = &tiers[t];
+                tr->zygote = (struct sb_zygote){ -1, -1 };
+                tr->preload[0] = '\0';
+                for (int i = 0; i < upto; i++) {
+                        if (i)
+                                strcat(tr->preload, " ");
+                        strcat(tr->preload, list[i]);
+                }
+        }
 }
 
-/* A sandbox for the request at hand: the one kept ready if it is still good, else a new one —
- * warm while the zygote runs (restarted once if it died), cold otherwise. */
-static int take_sandbox(struct sb_prepared *p, char *err, size_t errlen)
+static int tier_for(const char *script, size_t len)
 {
-        if (sb_prepared_usable(&ready)) {
-                *p = ready;
-                ready.active = false;
+        if (ntiers == 1)
+                return 0;
+        int need = sb_preload_needed(script, len, limits.warm_preload);
+        return need < ntiers ? need : ntiers - 1;
+}
+
+static void start_zygote(struct tier *t)
+{
+        char err[512];
+        if (sb_zygote_start(&t->zygote, zygote_path, t->preload, err, sizeof(err)) < 0)
+                log_line("event=warm_unavailable preload=\"%s\" reason=\"%s\" -- such scripts run cold", t->preload, err);
+}
+
+/* A sandbox for the request at hand: the one its tier keeps ready if it is still good, else a
+ * new one — warm while the tier's zygote runs (restarted once if it died), cold otherwise. */
+static int take_sandbox(struct tier *t, struct sb_prepared *p, char *err, size_t errlen)
+{
+        if (t && sb_prepared_usable(&t->ready)) {
+                *p = t->ready;
+                t->ready.active = false;
                 return 0;
         }
-        sb_discard(&ready);
-        if (limits.warm) {
-                if (!sb_zygote_alive(&zygote)) {
-                        sb_zygote_stop(&zygote);
-                        start_zygote();
+        if (t)
+                sb_discard(&t->ready);
+        if (limits.warm && t) {
+                if (!sb_zygote_alive(&t->zygote)) {
+                        sb_zygote_stop(&t->zygote);
+                        start_zygote(t);
                 }
-                if (zygote.sock >= 0) {
-                        if (sb_prepare(&limits, &zygote, p, err, errlen) == 0)
+                if (t->zygote.sock >= 0) {
+                        if (sb_prepare(&limits, &t->zygote, p, err, errlen) == 0)
                                 return 0;
                         log_line("event=warm_failed reason=\"%s\" -- running this script cold", err);
-                        sb_zygote_stop(&zygote);
+                        sb_zygote_stop(&t->zygote);
                 }
         }
         return sb_prepare(&limits, NULL, p, err, errlen);
 }
 
-/* After a request: make the next one's sandbox while no client is waiting. */
+/* While no client waits: make sure every tier has its next sandbox ready. */
 static void prepare_next(void)
 {
-        if (!limits.prefork || ready.active)
+        if (!limits.prefork || !limits.warm)
                 return;
-        char err[512];
-        if (take_sandbox(&ready, err, sizeof(err)) < 0) {
-                ready.active = false;
-                log_line("event=prefork_failed reason=\"%s\"", err);
+        for (int i = 0; i < ntiers; i++) {
+                struct tier *t = &tiers[i];
+                if (t->ready.active)
+                        continue;
+                char err[512];
+                struct sb_prepared p;
+                if (take_sandbox(t, &p, err, sizeof(err)) < 0) {
+                        log_line("event=prefork_failed reason=\"%s\"", err);
+                        continue;
+                }
+                t->ready = p;
         }
 }
 
@@ -228,7 +276,8 @@ static void handle_execute(FCGX_Request *req, struct answer *a, struct sb_outcom
         sbuf_free(&body);
 
         char err[512];
-        if (take_sandbox(&used, err, sizeof(err)) < 0 || sb_execute(&used, script, script_len, out, err, sizeof(err)) < 0) {
+        struct tier *t = limits.warm ? &tiers[tier_for(script, script_len)] : NULL;
+        if (take_sandbox(t, &used, err, sizeof(err)) < 0 || sb_execute(&used, script, script_len, out, err, sizeof(err)) < 0) {
                 sandbox_ok = false;
                 snprintf(sandbox_problem, sizeof(sandbox_problem), "%s", err);
                 log_line("event=sandbox_error reason=\"%s\"", err);
@@ -326,8 +375,10 @@ static __attribute__((noreturn)) void worker_main(void)
                 log_line("event=fatal reason=\"FCGX_InitRequest failed\"");
                 _exit(1);
         }
+        setup_tiers();
         if (limits.warm)
-                start_zygote();
+                for (int i = 0; i < ntiers; i++)
+                        start_zygote(&tiers[i]);
         prepare_next();
         while (!stop_requested) {
                 if (FCGX_Accept_r(&req) < 0)
@@ -339,8 +390,10 @@ static __attribute__((noreturn)) void worker_main(void)
                 prepare_next();
                 in_request = 0;
         }
-        sb_discard(&ready);
-        sb_zygote_stop(&zygote);
+        for (int i = 0; i < ntiers; i++) {
+                sb_discard(&tiers[i].ready);
+                sb_zygote_stop(&tiers[i].zygote);
+        }
         _exit(0);
 }
 

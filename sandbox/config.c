@@ -25,6 +25,7 @@ void sb_limits_default(struct sb_limits *l)
                 .warm = 1,
                 .prefork = 1,
                 .warm_preload = "numpy pandas",
+                .warm_tiers = 1,
         };
 }
 
@@ -53,6 +54,7 @@ static const struct key keys[] = {
         KEY(warm, K_UINT, 0, 1),
         KEY(prefork, K_UINT, 0, 1),
         KEY(warm_preload, K_WORDS, 0, 0),
+        KEY(warm_tiers, K_UINT, 0, 1),
 };
 
 static char *trim(char *s)

@@ -22,6 +22,7 @@ struct sb_limits {
         unsigned warm;              /* 1: fork scripts from a pre-initialised interpreter; 0: execve python3 */
         unsigned prefork;           /* 1: each worker keeps a sandbox ready for its next request */
         char warm_preload[256];     /* modules the warm interpreter imports up front */
+        unsigned warm_tiers;        /* 1: also keep interpreters with each prefix of warm_preload */
 };
 
 /* The built-in defaults (the values shipped in config/pyexec.conf). */

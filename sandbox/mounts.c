@@ -168,14 +168,17 @@ static int setup_dev(char *err, size_t errlen)
                 snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
                 snprintf(dst, sizeof(dst), NEWROOT "/dev/%s", nodes[i]);
                 /* Device nodes cannot be made in a user namespace; binding the host's works, and
-                 * the bind keeps them usable (no nodev) but read-only as inodes. */
+                 * the bind keeps them usable (no nodev). */
                 int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
                 if (fd < 0)
                         return fail(err, errlen, "create", dst, errno);
                 (void)close(fd);
                 if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
                         return fail(err, errlen, "bind", src, errno);
-                if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC | locked_flags(src), NULL) < 0)
+                /* Read-only as a file (no chmod, no truncate); reading and writing the device
+                 * itself is unaffected. */
+                if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | locked_flags(src),
+                          NULL) < 0)
                         return fail(err, errlen, "remount", dst, errno);
         }
         for (size_t i = 0; i < ARRAY_SIZE(links); i++) {

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "imports.h"
 #include "jsontext.h"
 #include "sandbox.h"
 #include "zygote.h"
@@ -95,7 +96,22 @@ int main(int argc, char **argv)
                 path[n > 0 ? n : 0] = '\0';
                 char *slash = strrchr(path, '/');
                 strcpy(slash ? slash + 1 : path, "pyexec-zygote");
-                if (sb_zygote_start(&zygote, path, limits.warm_preload, err, sizeof(err)) < 0) {
+                /* The interpreter the service would use for this script (imports.c). */
+                char preload[sizeof(limits.warm_preload)] = "";
+                int need = limits.warm_tiers ? sb_preload_needed(script.data ? script.data : "", script.len,
+                                                                  limits.warm_preload)
+                                             : 1000;
+                char words[sizeof(limits.warm_preload)];
+                snprintf(words, sizeof(words), "%s", limits.warm_preload);
+                int i = 0;
+                for (char *save, *w = strtok_r(words, " ,", &save); w && i < need; w = strtok_r(NULL, " ,", &save), i++) {
+                        if (i)
+                                strcat(preload, " ");
+                        strcat(preload, w);
+                }
+                if (verbose)
+                        fprintf(stderr, "pyexec-run: warm, preloaded: \"%s\"\n", preload);
+                if (sb_zygote_start(&zygote, path, preload, err, sizeof(err)) < 0) {
                         fprintf(stderr, "pyexec-run: warm mode unavailable: %s\n", err);
                         return 2;
                 }

@@ -120,8 +120,23 @@ def _pyexec_run(argv, warm=False):
         name = type(exc).__name__
         return f"{name}: {text}" if text else name
 
+    def near_memory_limit():
+        """Whether this process's address space reached its limit: then an allocation that
+        failed in C code may surface as any exception (SystemError, RecursionError, ...)."""
+        try:
+            import resource
+
+            limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+            with open("/proc/self/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmPeak:"):
+                        return limit > 0 and int(line.split()[1]) * 1024 >= limit - (16 << 20)
+        except BaseException:
+            pass
+        return False
+
     def report_exception(exc):
-        if isinstance(exc, MemoryError):
+        if isinstance(exc, MemoryError) or near_memory_limit():
             send_error("memory_limit", "Script execution error: Memory limit exceeded")
         else:
             try:

@@ -307,10 +307,9 @@ int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_
         /* Whatever is left of the sandbox dies now; sb_discard() waits for it and removes the
          * cgroup, which the caller may leave until after it has answered. */
         kill_init(p);
-        if (p->cg.active) {
-                long long peak;
-                sb_cgroup_stats(&p->cg, &st.oom_killed, &peak);
-        }
+        st.cgroup_peak = -1;
+        if (p->cg.active)
+                sb_cgroup_stats(&p->cg, &st.oom_killed, &st.cgroup_peak);
 
         if (r < 0) {
                 snprintf(err, errlen, "watching the sandbox: %s", strerror(-r));

@@ -107,15 +107,33 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
                 o->peak_rss_kb = rep.usage.ru_maxrss;
         }
 
-        /* The kernel's word first: these cannot be forged from inside. */
+        /* The kernel's word first: these cannot be forged from inside. A script that ran out of
+         * time while at its memory ceiling was thrashing in it (a failed allocation unwinding
+         * millions of frames, say): that is a memory blow-up, and reported as one. */
+        long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
+        long long peak = have_report ? (long long)o->peak_rss_kb * 1024 : st->cgroup_peak;
+        bool at_ceiling = peak >= ceiling;
         if (st->deadline_hit) {
-                set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->wall_time_s);
+                if (at_ceiling)
+                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+                else
+                        set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->wall_time_s);
                 return;
         }
         int ws = rep.wait_status;
-        if (have_report && WIFSIGNALED(ws) &&
-            (WTERMSIG(ws) == SIGXCPU || (WTERMSIG(ws) == SIGKILL && o->cpu_ms >= (long long)l->cpu_time_s * 1000))) {
-                set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->cpu_time_s);
+        /* SIGXCPU at the soft limit, SIGKILL at the hard one; either only counts as a CPU
+         * timeout when the CPU time is really there (a script can send itself either). */
+        if (have_report && WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGXCPU || WTERMSIG(ws) == SIGKILL) &&
+            o->cpu_ms >= (long long)l->cpu_time_s * 1000 - 50) {
+                if (at_ceiling)
+                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+                else
+                        set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->cpu_time_s);
+                return;
+        }
+        /* Any OOM kill in the sandbox's cgroup is a memory blow-up, whichever process it hit. */
+        if (st->oom_killed) {
+                set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
                 return;
         }
 
@@ -152,10 +170,6 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
 
         if (have_report && WIFSIGNALED(ws)) {
                 int sig = WTERMSIG(ws);
-                if (sig == SIGKILL && st->oom_killed) {
-                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
-                        return;
-                }
                 const char *abbrev = sigabbrev_np(sig);
                 o->term_signal = sig;
                 set_error(o, SB_KILLED, "Script execution error: killed by signal SIG%s", abbrev ? abbrev : "UNKNOWN");

@@ -14,6 +14,7 @@ struct sb_run_facts {
         bool frame_overflowed;
         bool deadline_hit;       /* the worker killed the sandbox at the wall-clock limit */
         bool oom_killed;         /* the memory cgroup's OOM killer fired */
+        long long cgroup_peak;   /* the memory cgroup's peak use in bytes, -1 if unknown */
 };
 
 /* Sets out->status, message, traceback, result and usage from the facts. */

@@ -13,6 +13,7 @@
 #include "../../fcgi/http.h"
 #include "../../fcgi/request.h"
 #include "config.h"
+#include "imports.h"
 #include "jsontext.h"
 #include "sandbox.h"
 
@@ -363,6 +364,28 @@ static void test_config_shipped_file_matches_defaults(void)
         CHECK(memcmp(&def, &shipped, sizeof(def)) == 0);
 }
 
+/* ---- imports --------------------------------------------------------------------------- */
+
+static int needed(const char *script) { return sb_preload_needed(script, strlen(script), "numpy pandas"); }
+
+static void test_preload_needed(void)
+{
+        CHECK(needed("def main():\n    return 1\n") == 0);
+        CHECK(needed("import math, json\n") == 0);
+        CHECK(needed("import numpy as np\n") == 1);
+        CHECK(needed("from numpy.linalg import norm\n") == 1);
+        CHECK(needed("import os, numpy\n") == 1);
+        CHECK(needed("def main():\n    import pandas as pd\n") == 2);
+        CHECK(needed("import numpy; import pandas\n") == 2);
+        CHECK(needed("import pandas\nimport numpy\n") == 2);
+        CHECK(needed("from sklearn import linear_model\n") == 2); /* built on both */
+        CHECK(needed("import seaborn as sns\n") == 2);
+        CHECK(needed("import numpyish\n") == 0);   /* another package */
+        CHECK(needed("x = 'important'\nimported = 1\n") == 0);
+        CHECK(needed("import\n") == 0);
+        CHECK(sb_preload_needed("import pandas", 13, "") == 0);
+}
+
 /* ---- runner ---------------------------------------------------------------------------- */
 
 #define T(name) { #name, name }
@@ -391,6 +414,7 @@ static const struct {
         T(test_status_kinds_distinct),
         T(test_config_parse),
         T(test_config_shipped_file_matches_defaults),
+        T(test_preload_needed),
 };
 
 static bool run_one(size_t i)
