@@ -16,7 +16,7 @@ SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox
               sandbox/spawn.c sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c \
               sandbox/zygote.c sandbox/imports.c sandbox/report.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
-FCGI_SRC    = fcgi/request.c fcgi/http.c
+FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 

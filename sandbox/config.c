@@ -26,6 +26,9 @@ void sb_limits_default(struct sb_limits *l)
                 .prefork = 1,
                 .warm_preload = "numpy pandas",
                 .warm_tiers = 1,
+                .workers = 4,
+                .queue_slots = 16,
+                .queue_timeout_ms = 5000,
         };
 }
 
@@ -55,6 +58,9 @@ static const struct key keys[] = {
         KEY(prefork, K_UINT, 0, 1),
         KEY(warm_preload, K_WORDS, 0, 0),
         KEY(warm_tiers, K_UINT, 0, 1),
+        KEY(workers, K_UINT, 1, 256),
+        KEY(queue_slots, K_UINT, 0, 100000),
+        KEY(queue_timeout_ms, K_UINT, 0, 3600000),
 };
 
 static char *trim(char *s)

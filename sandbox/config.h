@@ -23,6 +23,9 @@ struct sb_limits {
         unsigned prefork;           /* 1: each worker keeps a sandbox ready for its next request */
         char warm_preload[256];     /* modules the warm interpreter imports up front */
         unsigned warm_tiers;        /* 1: also keep interpreters with each prefix of warm_preload */
+        unsigned workers;           /* FastCGI workers in the pool */
+        unsigned queue_slots;       /* requests that may wait for a worker (nginx limit_conn) */
+        unsigned queue_timeout_ms;  /* a request that waited longer is answered 503 */
 };
 
 /* The built-in defaults (the values shipped in config/pyexec.conf). */

@@ -1,15 +1,19 @@
 #!/bin/bash
-# serve.sh — start the pyexec service in the foreground: the spawn-fcgi pool on a unix socket
-# and nginx on HOST:PORT, both under a run directory. Ctrl-C or SIGTERM stops both and leaves
-# no process behind.
+# serve.sh — run the pyexec service in the foreground: the spawn-fcgi pool on a unix socket
+# and nginx on HOST:PORT, both under a run directory, logs on this terminal.
 #
 #   scripts/serve.sh [--host H] [--port P] [--workers N] [--run-dir DIR] [--config FILE]
+#
+#   SIGINT/SIGTERM  drain and stop: nginx stops taking requests and finishes the ones in
+#                   flight (each up to its time limit), then the pool stops; nothing is left.
+#   SIGHUP          reload config/pyexec.conf without downtime: nginx re-reads its generated
+#                   config, the pool starts a new generation of workers and retires the old.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 host=${HOST:-127.0.0.1}
 port=${PORT:-8080}
-workers=${WORKERS:-4}
+workers=${WORKERS:-}
 run_dir=${RUN_DIR:-$top/run}
 config=${PYEXEC_CONFIG:-$top/config/pyexec.conf}
 
@@ -26,50 +30,85 @@ done
 
 say() { echo "serve: $*" >&2; }
 
-for bin in "$top/build/pyexec-worker" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
+for bin in "$top/build/pyexec-worker" "$top/build/pyexec-zygote" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
         [ -x "$bin" ] || { say "missing $bin (run 'make run', which installs and builds)"; exit 1; }
 done
-
-# A value from the config file, or the default the C code would use.
-conf() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p" "$config" | tail -n 1; }
-wall=$(conf wall_time_s); wall=${wall:-10}
-body_max=$(conf body_max_bytes); body_max=${body_max:-8388608}
+[ -r "$config" ] || { say "cannot read $config"; exit 1; }
 
 mkdir -p "$run_dir/nginx"
-# nginx's workers (www-data) must reach the socket inside.
+# nginx's workers (www-data) must reach the sockets inside.
 chmod 0711 "$run_dir"
 socket="$run_dir/pyexec.sock"
-rm -f "$socket"
-sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" \
-    -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@FASTCGI_TIMEOUT@|$((wall + 30))|g" \
-    "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf"
+monitor_socket="$run_dir/monitor.sock"
+
+# A number from the config file, or the default the C code uses.
+conf() { local v; v=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p" "$config" | tail -n 1); echo "${v:-$2}"; }
+
+# nginx's config follows the pool's: body limit, in-flight cap, and a read timeout longer than
+# the longest a worker can take to answer (the queue, then a script to its wall-clock limit).
+write_nginx_conf() {
+        local wall body_max slots n
+        wall=$(conf wall_time_s 10)
+        body_max=$(conf body_max_bytes 8388608)
+        slots=$(conf queue_slots 16)
+        n=${workers:-$(conf workers 4)}
+        sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
+            -e "s|@SOCKET@|$socket|g" -e "s|@MONITOR_SOCKET@|$monitor_socket|g" \
+            -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$((n + slots))|g" \
+            -e "s|@FASTCGI_TIMEOUT@|$(( (slots / n + 2) * wall + 30 ))|g" \
+            "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
+        cp "$top/nginx/fastcgi_params" "$run_dir/nginx/fastcgi_params"
+        mv "$run_dir/nginx/nginx.conf.new" "$run_dir/nginx/nginx.conf"
+}
 
 pool_pid= nginx_pid=
 stop() {
-        trap - INT TERM EXIT
-        say "stopping"
-        [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null || true
+        trap - INT TERM HUP EXIT
+        say "stopping: finishing the requests in flight"
+        # QUIT: nginx stops accepting and waits for in-flight requests; the pool keeps serving
+        # them. Then the pool drains whatever is left and exits.
+        if [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null; then
+                for _ in $(seq $(( ($(conf wall_time_s 10) + 30) * 10 ))); do
+                        kill -0 "$nginx_pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                kill -TERM "$nginx_pid" 2>/dev/null || true
+        fi
         [ -n "$pool_pid" ] && kill -TERM "$pool_pid" 2>/dev/null || true
         wait 2>/dev/null || true
-        rm -f "$socket"
+        rm -f "$socket" "$monitor_socket"
         say "stopped"
+}
+reload() {
+        say "reloading $config"
+        write_nginx_conf
+        kill -HUP "$pool_pid" 2>/dev/null || true
+        kill -HUP "$nginx_pid" 2>/dev/null || true
 }
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
+trap reload HUP
+
+write_nginx_conf
+rm -f "$socket"
+pin=()
+[ -n "$workers" ] && pin=(-w "$workers")
 
 # -n: spawn-fcgi binds the socket and execs the pool's master in place, so $! is the master
-# (which supervises its workers). The socket belongs to nginx's worker user.
-PYEXEC_CONFIG=$config spawn-fcgi -n -s "$socket" -M 0660 -U www-data -G www-data -- \
-        "$top/build/pyexec-worker" -c "$config" -w "$workers" &
+# (which supervises its workers). The sockets belong to nginx's worker user.
+spawn-fcgi -n -s "$socket" -M 0660 -U www-data -G www-data -- \
+        "$top/build/pyexec-worker" -c "$config" "${pin[@]}" -m "$monitor_socket" -o www-data &
 pool_pid=$!
 
-for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
+for _ in $(seq 100); do [ -S "$socket" ] && [ -S "$monitor_socket" ] && break; sleep 0.05; done
 [ -S "$socket" ] || { say "the pool did not create $socket"; exit 1; }
 
 nginx -p "$run_dir/nginx" -c "$run_dir/nginx/nginx.conf" -e stderr &
 nginx_pid=$!
-say "pyexec on http://$host:$port (workers: $workers, run dir: $run_dir, config: $config)"
+say "pyexec on http://$host:$port (config: $config, run dir: $run_dir); Ctrl-C stops, SIGHUP reloads"
 
-# Whichever ends first ends the service.
-wait -n "$pool_pid" "$nginx_pid" || true
+# Whichever ends first ends the service (a trapped HUP also returns from wait: keep waiting).
+while kill -0 "$pool_pid" 2>/dev/null && kill -0 "$nginx_pid" 2>/dev/null; do
+        wait -n "$pool_pid" "$nginx_pid" 2>/dev/null || true
+done
 say "a component exited; shutting down"

@@ -40,13 +40,15 @@ def wait_healthy(url, proc, timeout=30):
 
 
 class Service:
-    def __init__(self, workers=4, config=None):
+    def __init__(self, workers=None, config=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.run_dir = tempfile.mkdtemp(prefix="pyexec-test-")
         self.log_path = os.path.join(self.run_dir, "serve.log")
-        args = [os.path.join(ROOT, "scripts", "serve.sh"), "--port", str(self.port),
-                "--workers", str(workers), "--run-dir", self.run_dir]
+        self.config_path = config
+        args = [os.path.join(ROOT, "scripts", "serve.sh"), "--port", str(self.port), "--run-dir", self.run_dir]
+        if workers:
+            args += ["--workers", str(workers)]
         if config:
             args += ["--config", config]
         self.log = open(self.log_path, "w")
@@ -98,9 +100,11 @@ def config_with(run_dir, **overrides):
     return path
 
 
-def start_service(workers=4, **config):
+def start_service(**config):
+    """A service whose config is config/pyexec.conf with these settings replaced (workers
+    included, so that a reload can change the pool size)."""
     conf = config_with(tempfile.mkdtemp(prefix="pyexec-conf-"), **config) if config else None
-    return Service(workers=workers, config=conf)
+    return Service(config=conf)
 
 
 def stop_service(svc):

@@ -1,0 +1,10 @@
+/* monitor.h — the process that answers /health, /healthz and /metrics (monitor.c). */
+#ifndef PYEXEC_MONITOR_H
+#define PYEXEC_MONITOR_H
+
+#include "stats.h"
+
+/* Serves FastCGI requests on listen_fd from the shared counters; never returns. */
+void monitor_main(int listen_fd, const struct pool_stats *stats) __attribute__((noreturn));
+
+#endif

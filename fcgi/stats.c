@@ -1,0 +1,122 @@
+/* stats.c — shared counters and /metrics. */
+#include "stats.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+/* Every error_kind the API has, plus "ok". Index = position in requests[]. */
+static const char *const kinds[] = {
+        "ok", "no_main", "syntax_error", "not_serializable", "exception", "timeout", "memory_limit",
+        "result_too_large", "exited", "killed", "invalid_json", "invalid_request", "not_found",
+        "method_not_allowed", "too_large", "unsupported_media_type", "busy", "sandbox_error",
+        "internal_error", "other",
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static const double bucket_le[STATS_LATENCY_BUCKETS - 1] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                               0.5,   1,    2.5,   5,    10 };
+
+struct pool_stats *stats_create(void)
+{
+        void *p = mmap(NULL, sizeof(struct pool_stats), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+}
+
+void stats_add(uint64_t *counter, uint64_t n)
+{
+        __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+void stats_count(struct pool_stats *st, const char *kind, long long ms)
+{
+        size_t k = NKINDS - 1;
+        for (size_t i = 0; i < NKINDS; i++)
+                if (strcmp(kinds[i], kind) == 0)
+                        k = i;
+        stats_add(&st->requests[k], 1);
+        if (ms < 0)
+                return;
+        size_t b = 0;
+        while (b < STATS_LATENCY_BUCKETS - 1 && (double)ms / 1000.0 > bucket_le[b])
+                b++;
+        stats_add(&st->latency[b], 1);
+        stats_add(&st->latency_sum_ms, (uint64_t)ms);
+}
+
+void stats_set_state(struct pool_stats *st, int slot, enum worker_state s)
+{
+        if (slot >= 0 && slot < POOL_MAX_SLOTS)
+                __atomic_store_n(&st->slots[slot].state, (uint32_t)s, __ATOMIC_RELAXED);
+}
+
+void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, unsigned *starting)
+{
+        *idle = *busy = *starting = 0;
+        for (int i = 0; i < POOL_MAX_SLOTS; i++) {
+                if (__atomic_load_n(&st->slots[i].pid, __ATOMIC_RELAXED) <= 0)
+                        continue;
+                switch (__atomic_load_n(&st->slots[i].state, __ATOMIC_RELAXED)) {
+                case SLOT_IDLE: (*idle)++; break;
+                case SLOT_BUSY: (*busy)++; break;
+                case SLOT_STARTING: (*starting)++; break;
+                default: break;
+                }
+        }
+}
+
+static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+int stats_render(const struct pool_stats *st, struct sbuf *out)
+{
+        int r = sbuf_puts(out, "# HELP pyexec_requests_total Answers by outcome (error_kind, or ok).\n"
+                               "# TYPE pyexec_requests_total counter\n");
+        for (size_t i = 0; i < NKINDS && r == 0; i++)
+                r = sbuf_printf(out, "pyexec_requests_total{outcome=\"%s\"} %llu\n", kinds[i],
+                                (unsigned long long)load(&st->requests[i]));
+        if (r == 0)
+                r = sbuf_puts(out, "# HELP pyexec_execute_seconds Time to answer POST /execute, in the worker.\n"
+                                   "# TYPE pyexec_execute_seconds histogram\n");
+        uint64_t cumulative = 0;
+        for (int b = 0; b < STATS_LATENCY_BUCKETS && r == 0; b++) {
+                cumulative += load(&st->latency[b]);
+                if (b < STATS_LATENCY_BUCKETS - 1)
+                        r = sbuf_printf(out, "pyexec_execute_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[b],
+                                        (unsigned long long)cumulative);
+                else
+                        r = sbuf_printf(out, "pyexec_execute_seconds_bucket{le=\"+Inf\"} %llu\n",
+                                        (unsigned long long)cumulative);
+        }
+        if (r == 0)
+                r = sbuf_printf(out, "pyexec_execute_seconds_sum %.3f\npyexec_execute_seconds_count %llu\n",
+                                (double)load(&st->latency_sum_ms) / 1000.0, (unsigned long long)cumulative);
+        unsigned idle, busy, starting;
+        stats_workers(st, &idle, &busy, &starting);
+        if (r == 0)
+                r = sbuf_printf(out,
+                                "# HELP pyexec_workers Workers of the pool by state.\n"
+                                "# TYPE pyexec_workers gauge\n"
+                                "pyexec_workers{state=\"idle\"} %u\npyexec_workers{state=\"busy\"} %u\n"
+                                "pyexec_workers{state=\"starting\"} %u\n"
+                                "# HELP pyexec_worker_respawns_total Workers replaced after dying.\n"
+                                "# TYPE pyexec_worker_respawns_total counter\npyexec_worker_respawns_total %llu\n"
+                                "# HELP pyexec_sandbox_failures_total Sandboxes that could not be set up (the script was not run).\n"
+                                "# TYPE pyexec_sandbox_failures_total counter\npyexec_sandbox_failures_total %llu\n"
+                                "# HELP pyexec_warm_fallbacks_total Scripts run cold because the warm interpreter failed.\n"
+                                "# TYPE pyexec_warm_fallbacks_total counter\npyexec_warm_fallbacks_total %llu\n"
+                                "# HELP pyexec_sandbox_ok Whether sandboxes can be set up on this machine.\n"
+                                "# TYPE pyexec_sandbox_ok gauge\npyexec_sandbox_ok %d\n",
+                                idle, busy, starting, (unsigned long long)load(&st->respawns),
+                                (unsigned long long)load(&st->sandbox_failures),
+                                (unsigned long long)load(&st->warm_fallbacks),
+                                __atomic_load_n(&st->sandbox_ok, __ATOMIC_RELAXED) ? 1 : 0);
+        if (r == 0)
+                r = sbuf_puts(out, "# HELP pyexec_worker_busy Per worker process: 1 while it runs a request.\n"
+                                   "# TYPE pyexec_worker_busy gauge\n");
+        for (int i = 0; i < POOL_MAX_SLOTS && r == 0; i++) {
+                int pid = __atomic_load_n(&st->slots[i].pid, __ATOMIC_RELAXED);
+                if (pid > 0)
+                        r = sbuf_printf(out, "pyexec_worker_busy{pid=\"%d\"} %d\n", pid,
+                                        __atomic_load_n(&st->slots[i].state, __ATOMIC_RELAXED) == SLOT_BUSY);
+        }
+        return r;
+}

@@ -1,0 +1,54 @@
+/* stats.h — the pool's shared counters, and their Prometheus rendering.
+ *
+ * One anonymous MAP_SHARED page set made by the master before it forks: workers count their
+ * requests and mark themselves busy or idle, the master records respawns and worker pids, and
+ * the monitor process renders it all for /metrics and decides /health. Counters are updated
+ * with atomic adds; a reader may see one request counted in one series and not yet in the
+ * next, which Prometheus tolerates. */
+#ifndef PYEXEC_STATS_H
+#define PYEXEC_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define POOL_MAX_SLOTS 512 /* two generations of up to 256 workers during a reload */
+#define STATS_LATENCY_BUCKETS 12
+
+enum worker_state { SLOT_FREE, SLOT_STARTING, SLOT_IDLE, SLOT_BUSY };
+
+struct pool_stats {
+        uint64_t requests[32];                   /* by kind, see stats_kinds[] */
+        uint64_t latency[STATS_LATENCY_BUCKETS]; /* /execute answers, not cumulative */
+        uint64_t latency_sum_ms;
+        uint64_t respawns;
+        uint64_t sandbox_failures;               /* sandboxes that could not be set up */
+        uint64_t warm_fallbacks;                 /* scripts run cold because warm failed */
+        int32_t sandbox_ok;
+        char sandbox_problem[512];
+        uint32_t draining;
+        struct {
+                int32_t pid;
+                uint32_t state;      /* enum worker_state */
+                uint32_t generation; /* bumped by each reload */
+        } slots[POOL_MAX_SLOTS];
+};
+
+/* Maps the shared counters (zeroed). NULL on failure. */
+struct pool_stats *stats_create(void);
+
+/* Counts one answer of the given error_kind ("ok" for success); ms > = 0 adds an /execute
+ * latency sample. */
+void stats_count(struct pool_stats *st, const char *kind, long long ms);
+void stats_add(uint64_t *counter, uint64_t n);
+void stats_set_state(struct pool_stats *st, int slot, enum worker_state s);
+
+/* Workers by state, over the live slots. */
+void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, unsigned *starting);
+
+/* Appends the Prometheus text exposition of everything. */
+int stats_render(const struct pool_stats *st, struct sbuf *out);
+
+#endif
