@@ -75,13 +75,26 @@ void monitor_main(int listen_fd, const struct pool_stats *st)
                         if (stats_render(st, &body) == 0)
                                 answer(&req, 200, "text/plain; version=0.0.4", &body);
                 } else {
+                        struct api_error e;
                         switch (http_route(method, path, &allow)) {
                         case ROUTE_HEALTH:
                         case ROUTE_HEALTHZ:
                                 health(&req, st, strcmp(path, "/healthz") == 0);
                                 break;
+                        case ROUTE_METHOD_NOT_ALLOWED: {
+                                char head[160];
+                                api_error_set(&e, 405, "method_not_allowed", "Method %s not allowed on %s",
+                                              method ? method : "?", path);
+                                (void)http_error_body(&e, &body);
+                                int n = snprintf(head, sizeof(head),
+                                                 "Status: %s\r\nAllow: %s\r\nContent-Type: application/json\r\n"
+                                                 "Content-Length: %zu\r\n\r\n",
+                                                 http_status_line(405), allow, body.len);
+                                FCGX_PutStr(head, n, req.out);
+                                FCGX_PutStr(body.data, (int)body.len, req.out);
+                                break;
+                        }
                         default: {
-                                struct api_error e;
                                 api_error_set(&e, 404, "not_found", "No such endpoint on the monitor: %.200s",
                                               path ? path : "");
                                 (void)http_error_body(&e, &body);

@@ -256,8 +256,13 @@ static void usage(const char *argv0)
                 argv0);
 }
 
+/* A unix socket path, or HOST:PORT for TCP (libfcgi's convention). */
+static bool is_tcp(const char *where) { return strchr(where, ':') != NULL; }
+
 static int open_monitor_socket(const char *path, const char *owner)
 {
+        if (is_tcp(path))
+                return FCGX_OpenSocket(path, 64);
         (void)unlink(path);
         int fd = FCGX_OpenSocket(path, 64);
         if (fd < 0)
@@ -372,7 +377,7 @@ int main(int argc, char **argv)
                 (void)kill(monitor_pid, SIGTERM);
         while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
                 ;
-        if (monitor_path)
+        if (monitor_path && !is_tcp(monitor_path))
                 (void)unlink(monitor_path);
         log_line("event=stopped");
         return 0;

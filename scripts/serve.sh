@@ -4,6 +4,11 @@
 #
 #   scripts/serve.sh [--host H] [--port P] [--workers N] [--run-dir DIR] [--config FILE]
 #
+# Several pools behind one nginx (each pool on its own machine or port):
+#   scripts/serve.sh --pool-only --listen 127.0.0.1:9001 --monitor-listen 127.0.0.1:9101
+#   scripts/serve.sh --upstreams "127.0.0.1:9001 127.0.0.1:9002" \
+#                    --monitor-upstreams "127.0.0.1:9101 127.0.0.1:9102"
+#
 #   SIGINT/SIGTERM  drain and stop: nginx stops taking requests and finishes the ones in
 #                   flight (each up to its time limit), then the pool stops; nothing is left.
 #   SIGHUP          reload config/pyexec.conf without downtime: nginx re-reads its generated
@@ -16,6 +21,7 @@ port=${PORT:-8080}
 workers=${WORKERS:-}
 run_dir=${RUN_DIR:-$top/run}
 config=${PYEXEC_CONFIG:-$top/config/pyexec.conf}
+pool_only= listen= monitor_listen= upstreams= monitor_upstreams=
 
 while [ $# -gt 0 ]; do
         case "$1" in
@@ -24,6 +30,11 @@ while [ $# -gt 0 ]; do
         --workers) workers=$2; shift 2 ;;
         --run-dir) run_dir=$2; shift 2 ;;
         --config) config=$2; shift 2 ;;
+        --pool-only) pool_only=1; shift ;;
+        --listen) listen=$2; shift 2 ;;
+        --monitor-listen) monitor_listen=$2; shift 2 ;;
+        --upstreams) upstreams=$2; shift 2 ;;
+        --monitor-upstreams) monitor_upstreams=$2; shift 2 ;;
         *) echo "serve.sh: unknown argument $1" >&2; exit 2 ;;
         esac
 done
@@ -52,9 +63,18 @@ write_nginx_conf() {
         body_max=$(conf body_max_bytes 8388608)
         slots=$(conf queue_slots 16)
         n=${workers:-$(conf workers 4)}
+        local pools=1 servers monitors a
+        if [ -n "$upstreams" ]; then
+                pools=$(echo $upstreams | wc -w)
+                servers=$(for a in $upstreams; do printf '        server %s;\\n' "$a"; done)
+                monitors=$(for a in $monitor_upstreams; do printf '        server %s;\\n' "$a"; done)
+        else
+                servers="        server unix:$socket;"
+                monitors="        server unix:$monitor_socket;"
+        fi
         sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
-            -e "s|@SOCKET@|$socket|g" -e "s|@MONITOR_SOCKET@|$monitor_socket|g" \
-            -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$((n + slots))|g" \
+            -e "s|@POOL_SERVERS@|$servers|" -e "s|@MONITOR_SERVERS@|$monitors|" \
+            -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$(( (n + slots) * pools ))|g" \
             -e "s|@FASTCGI_TIMEOUT@|$(( (slots / n + 2) * wall + 30 ))|g" \
             "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
         cp "$top/nginx/fastcgi_params" "$run_dir/nginx/fastcgi_params"
@@ -90,25 +110,39 @@ trap stop EXIT
 trap reload HUP
 
 write_nginx_conf
-rm -f "$socket"
 pin=()
 [ -n "$workers" ] && pin=(-w "$workers")
 
-# -n: spawn-fcgi binds the socket and execs the pool's master in place, so $! is the master
-# (which supervises its workers). The sockets belong to nginx's worker user.
-spawn-fcgi -n -s "$socket" -M 0660 -U www-data -G www-data -- \
-        "$top/build/pyexec-worker" -c "$config" "${pin[@]}" -m "$monitor_socket" -o www-data &
-pool_pid=$!
+if [ -z "$upstreams" ]; then
+        # -n: spawn-fcgi binds the socket and execs the pool's master in place, so $! is the
+        # master (which supervises its workers). The sockets belong to nginx's worker user.
+        if [ -n "$listen" ]; then
+                bind=(-a "${listen%:*}" -p "${listen##*:}")
+                monitor_at=${monitor_listen:?--listen needs --monitor-listen}
+        else
+                rm -f "$socket"
+                bind=(-s "$socket" -M 0660 -U www-data -G www-data)
+                monitor_at=$monitor_socket
+        fi
+        spawn-fcgi -n "${bind[@]}" -- "$top/build/pyexec-worker" -c "$config" "${pin[@]}" -m "$monitor_at" -o www-data &
+        pool_pid=$!
+        if [ -z "$listen" ]; then
+                for _ in $(seq 100); do [ -S "$socket" ] && [ -S "$monitor_socket" ] && break; sleep 0.05; done
+                [ -S "$socket" ] || { say "the pool did not create $socket"; exit 1; }
+        fi
+fi
 
-for _ in $(seq 100); do [ -S "$socket" ] && [ -S "$monitor_socket" ] && break; sleep 0.05; done
-[ -S "$socket" ] || { say "the pool did not create $socket"; exit 1; }
-
-nginx -p "$run_dir/nginx" -c "$run_dir/nginx/nginx.conf" -e stderr &
-nginx_pid=$!
-say "pyexec on http://$host:$port (config: $config, run dir: $run_dir); Ctrl-C stops, SIGHUP reloads"
+if [ -z "$pool_only" ]; then
+        nginx -p "$run_dir/nginx" -c "$run_dir/nginx/nginx.conf" -e stderr &
+        nginx_pid=$!
+        say "pyexec on http://$host:$port (config: $config, run dir: $run_dir); Ctrl-C stops, SIGHUP reloads"
+else
+        say "pool on $listen (monitor $monitor_listen, config: $config); Ctrl-C stops, SIGHUP reloads"
+fi
 
 # Whichever ends first ends the service (a trapped HUP also returns from wait: keep waiting).
-while kill -0 "$pool_pid" 2>/dev/null && kill -0 "$nginx_pid" 2>/dev/null; do
-        wait -n "$pool_pid" "$nginx_pid" 2>/dev/null || true
+alive() { for p in "$@"; do [ -z "$p" ] || kill -0 "$p" 2>/dev/null || return 1; done; }
+while alive "$pool_pid" "$nginx_pid"; do
+        wait -n $pool_pid $nginx_pid 2>/dev/null || true
 done
 say "a component exited; shutting down"
