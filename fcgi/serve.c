@@ -360,6 +360,7 @@ void serve_main(const struct sb_limits *l, struct pool_stats *st, int my_slot, c
         zygote_path = zygote;
         /* The master's death ends the worker; the worker's death ends its sandboxes. */
         (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+        (void)prctl(PR_SET_NAME, "pyexec-worker");
         if (getppid() == 1)
                 _exit(0);
         struct sigaction sa = { .sa_handler = on_term };
