@@ -26,7 +26,7 @@ BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(U
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
-.PHONY: all deps run test bench clean
+.PHONY: all deps run test bench smoke image-test clean
 all: $(BINARIES)
 
 # Installs the Debian packages the build, the service and the tests need (no-op when present).
@@ -76,6 +76,18 @@ test: deps all
 bench: deps all
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+# The seed examples against any running instance, over HTTP only:
+#   make smoke URL=http://127.0.0.1:8080   (or a Cloud Run URL)
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=http://host:port" >&2; exit 2; }
+	@scripts/install-deps.sh
+	PYEXEC_URL=$(URL) $(PYTEST) -q -rf tests/test_e2e_seeds.py
+
+# Builds the Docker image with podman and runs the seed examples against the container
+# (installs podman, runc and debootstrap; not part of `make test`).
+image-test:
+	scripts/image-test.sh
 
 clean:
 	rm -rf $(BUILD)
