@@ -71,12 +71,7 @@ static int write_text(const char *dir, const char *file, const char *text)
 {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", dir, file);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        int r = write_all(fd, text, strlen(text));
-        (void)close(fd);
-        return r;
+        return write_text_file(path, 0, text);
 }
 
 static long long read_number(const char *dir, const char *file, const char *key)

@@ -249,6 +249,18 @@ static int scan_scalar_or_open(struct scanner *sc)
         }
 }
 
+/* An object member's "key": and the whitespace after it. */
+static int scan_key(struct scanner *sc)
+{
+        if (sc->pos >= sc->len || sc->s[sc->pos] != '"' || scan_string(sc) < 0)
+                return -EINVAL;
+        skip_ws(sc);
+        if (sc->pos >= sc->len || sc->s[sc->pos++] != ':')
+                return -EINVAL;
+        skip_ws(sc);
+        return 0;
+}
+
 int jt_validate(const char *text, size_t len, unsigned max_depth)
 {
         struct scanner sc = { (const unsigned char *)text, len, 0 };
@@ -274,14 +286,8 @@ int jt_validate(const char *text, size_t len, unsigned max_depth)
                                 sc.pos++;
                                 depth--;
                         } else {
-                                if (open == '{') {
-                                        if (sc.pos >= sc.len || sc.s[sc.pos] != '"' || scan_string(&sc) < 0)
-                                                return -EINVAL;
-                                        skip_ws(&sc);
-                                        if (sc.pos >= sc.len || sc.s[sc.pos++] != ':')
-                                                return -EINVAL;
-                                        skip_ws(&sc);
-                                }
+                                if (open == '{' && scan_key(&sc) < 0)
+                                        return -EINVAL;
                                 continue;
                         }
                 }
@@ -301,14 +307,8 @@ int jt_validate(const char *text, size_t len, unsigned max_depth)
                         if (c != ',')
                                 return -EINVAL;
                         skip_ws(&sc);
-                        if (open == '{') {
-                                if (sc.pos >= sc.len || sc.s[sc.pos] != '"' || scan_string(&sc) < 0)
-                                        return -EINVAL;
-                                skip_ws(&sc);
-                                if (sc.pos >= sc.len || sc.s[sc.pos++] != ':')
-                                        return -EINVAL;
-                                skip_ws(&sc);
-                        }
+                        if (open == '{' && scan_key(&sc) < 0)
+                                return -EINVAL;
                         break;
                 }
         }

@@ -108,14 +108,8 @@ static int mirror_top_dir(const char *name, char *err, size_t errlen)
 
 static int write_file(const char *path, const char *text, char *err, size_t errlen)
 {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return fail(err, errlen, "create", path, errno);
-        int r = write_all(fd, text, strlen(text));
-        (void)close(fd);
-        if (r < 0)
-                return fail(err, errlen, "write", path, -r);
-        return 0;
+        int r = write_text_file(path, O_CREAT | O_TRUNC, text);
+        return r < 0 ? fail(err, errlen, "write", path, -r) : 0;
 }
 
 static int setup_etc(char *err, size_t errlen)

@@ -68,12 +68,7 @@ static int write_proc_file(pid_t pid, const char *name, const char *text)
 {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        int r = write_all(fd, text, strlen(text));
-        (void)close(fd);
-        return r;
+        return write_text_file(path, 0, text);
 }
 
 /* Sandbox uid 0 (init) and 1000 (the script) map to two unprivileged host uids; nothing else

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,16 @@ int sbuf_printf(struct sbuf *b, const char *fmt, ...)
         va_end(ap);
         b->len += (size_t)n;
         return 0;
+}
+
+int write_text_file(const char *path, int flags, const char *text)
+{
+        int fd = open(path, flags | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, text, strlen(text));
+        (void)close(fd);
+        return r;
 }
 
 long long monotonic_ms(void)

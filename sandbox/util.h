@@ -58,6 +58,10 @@ int sbuf_append(struct sbuf *b, const void *p, size_t n);
 int sbuf_puts(struct sbuf *b, const char *s);
 int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Writes text to the file at path (opened with flags | O_WRONLY | O_CLOEXEC, mode 0644):
+ * /proc and cgroup control files, small files of the sandbox's root. 0 or -errno. */
+int write_text_file(const char *path, int flags, const char *text);
+
 /* Milliseconds from CLOCK_MONOTONIC. */
 long long monotonic_ms(void);
 
