@@ -267,6 +267,10 @@ int sb_child_main(void *arg)
         /* The parent has moved us into this request's cgroup by now: make it our cgroup root. */
         if (unshare(CLONE_NEWCGROUP) < 0)
                 die(c, "unshare(CLONE_NEWCGROUP)", errno);
+        /* If the machine runs out of memory, sandboxes go first, not nginx or the pool: the only
+         * bound across a sandbox's processes where there are no cgroups (containers). Written
+         * while our credentials still own our /proc entries. */
+        (void)write_text_file("/proc/self/oom_score_adj", 0, "1000");
         become_namespace_root(c);
 
         char err[400];

@@ -25,33 +25,38 @@ base=debian:bookworm-slim
 base_cache=${BASE_CACHE:-/var/cache/pyexec-image}
 container=pyexec-image-test-$$
 
-# The least privilege the sandbox needs in a rootful podman/docker container (deploy/README.md
-# says why each one is needed and what was tried without it):
-#   --cap-drop=all --cap-add=...   only the capabilities nginx, spawn-fcgi and the worker use;
-#                                  SETUID/SETGID also let the worker write the two-line uid_map
-#   seccomp=unconfined             the default profiles refuse clone(CLONE_NEWUSER|...), mount,
-#                                  umount2 and pivot_root without CAP_SYS_ADMIN
+# The least privilege the sandbox needs (deploy/README.md says why each flag is there and what
+# fails without it; --probe-privileges shows it on this machine):
+#   --userns=auto:size=65536       container root is not host root (as with Kubernetes
+#                                  hostUsers: false): the unmasked /proc stays harmless
+#   --cap-drop=all --cap-add=...   SETUID/SETGID: the worker writes the sandbox's two-line
+#                                  uid_map, nginx and spawn-fcgi switch to www-data; CHOWN:
+#                                  nginx's temp dirs and the pool's socket
+#   no-new-privileges              nothing in the image needs setuid binaries
+#   seccomp=deploy/seccomp-pyexec.json
+#                                  the runtime's default profile plus sethostname (the
+#                                  sandbox names its own UTS namespace)
 #   unmask=/proc/*                 the kernel mounts a new procfs in a user namespace only when
 #                                  the container's /proc is fully visible (nothing masked or
-#                                  mounted over it); /sys stays masked
-#   --userns=auto                  container root is not host root: it cannot use the now
-#                                  writable /proc/sys, and the sandbox's uids are ordinary
-#                                  unprivileged uids of the container's own range
-#   --read-only                    the service writes only to /run/pyexec (a tmpfs)
-default_run_flags=(
-        --runtime runc
-        --cap-drop=all --cap-add=CHOWN,DAC_OVERRIDE,FOWNER,SETUID,SETGID,KILL
-        --security-opt seccomp=unconfined
-        --security-opt unmask=/proc/*
-        --userns=auto:size=165536
-        --read-only
-        --ulimit nofile=20000:20000 --ulimit nproc=32768:32768
+#                                  mounted over any of it); /sys stays masked
+#   --read-only --tmpfs /run/pyexec  the service writes only its run directory
+# --runtime runc and the two --ulimit are for this machine (crun fails on its hybrid cgroups;
+# root here lacks CAP_SYS_RESOURCE, so podman's default nofile limit cannot be set).
+host_flags=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
+# shellcheck disable=SC2054 # (commas inside --cap-add)
+least_flags=(
+        --userns=auto:size=65536
+        --cap-drop=all --cap-add=CHOWN,SETUID,SETGID
+        --security-opt=no-new-privileges
+        "--security-opt=seccomp=$top/deploy/seccomp-pyexec.json"
+        "--security-opt=unmask=/proc/*"
+        --read-only --tmpfs=/run/pyexec
 )
 if [ -n "${PYEXEC_RUN_FLAGS:-}" ]; then
         # shellcheck disable=SC2206
-        run_flags=(--runtime runc $PYEXEC_RUN_FLAGS)
+        run_flags=("${host_flags[@]}" $PYEXEC_RUN_FLAGS)
 else
-        run_flags=("${default_run_flags[@]}")
+        run_flags=("${host_flags[@]}" "${least_flags[@]}")
 fi
 
 probe=false
@@ -76,6 +81,7 @@ done
 if [ -n "$missing" ]; then
         say "installing$missing"
         export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2010
         if [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ]; then
                 apt-get update -q
         fi
@@ -198,24 +204,31 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 started=()
 cleanup() {
-        for c in "${started[@]}"; do podman rm -f -t 5 "$c" >/dev/null 2>&1 || true; done
+        local c
+        for c in "${started[@]}"; do
+                # A removal can race the last sandbox's mount namespace going away: retry once.
+                podman rm -f -t 5 "$c" >/dev/null 2>&1 || { sleep 1; podman rm -f "$c" >/dev/null 2>&1 || true; }
+        done
 }
-trap cleanup EXIT
 
-# Starts the image as container $1 with the flags after it, publishing 8080 on a free loopback
-# port (printed). Returns once the worker has logged its start-up line.
+# start NAME FLAGS...: runs the image as container NAME, publishing 8080 on a free loopback
+# port (in $port), and returns once the worker has logged its start-up line or the container
+# has stopped.
+port=
 start() {
-        local name=$1 port
+        local name=$1
         shift
         port=$(free_port)
         started+=("$name")
-        podman run -d --name "$name" -p "127.0.0.1:$port:8080" "$@" "$image" >/dev/null
+        # podman's complaints about the missing systemd (no healthcheck timers) are kept out of
+        # the way unless the run itself fails.
+        podman run -d --name "$name" -p "127.0.0.1:$port:8080" "$@" "$image" >"$tmp/run.out" 2>&1 ||
+                { cat "$tmp/run.out" >&2; return 1; }
         for _ in $(seq 300); do
                 podman logs "$name" 2>&1 | grep -q 'event=start ' && break
                 [ "$(podman inspect --format '{{.State.Running}}' "$name")" = true ] || break
                 sleep 0.2
         done
-        echo "$port"
 }
 
 # The worker's verdict on the sandbox: "ok", the reason it is unavailable, or what went wrong.
@@ -225,49 +238,84 @@ verdict() {
         case "$line" in
         *sandbox=ok*) echo ok ;;
         *sandbox=UNAVAILABLE*) echo "UNAVAILABLE: $(sed -n 's/.*reason="\([^"]*\)".*/\1/p' <<<"$line")" ;;
-        *) echo "no start-up line; container: $(podman inspect --format '{{.State.Status}} exit={{.State.ExitCode}} {{.State.Error}}' "$1" 2>/dev/null) $(podman logs "$1" 2>&1 | tail -n 2 | tr '\n' ' ')" ;;
+        *) echo "no start-up line: $(podman logs "$1" 2>&1 | grep -v -e '^serve: \(stopping\|stopped\|a component\)' | tail -n 1)" ;;
         esac
 }
 
-if $probe; then
-        # Each set is the default podman profile plus the flags shown. "least" is the set above.
-        base_flags="--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
-        sets=(
-                ""
-                "--security-opt seccomp=unconfined"
-                "--security-opt unmask=ALL"
-                "--security-opt unmask=/proc/*"
-                "--security-opt seccomp=unconfined --security-opt unmask=/proc/*"
-                "--cap-add SYS_ADMIN"
-                "--cap-add SYS_ADMIN --security-opt unmask=/proc/*"
-                "--cap-drop=all --cap-add=CHOWN,DAC_OVERRIDE,FOWNER,SETUID,SETGID,KILL --security-opt seccomp=unconfined --security-opt unmask=/proc/*"
-                "--cap-drop=all --cap-add=CHOWN,DAC_OVERRIDE,FOWNER,KILL --security-opt seccomp=unconfined --security-opt unmask=/proc/*"
-                "--cap-drop=all --cap-add=CHOWN,DAC_OVERRIDE,FOWNER,SETUID,SETGID,KILL --security-opt seccomp=unconfined --security-opt unmask=/proc/* --userns=auto:size=165536 --read-only"
-                "--cap-drop=all --cap-add=CHOWN,DAC_OVERRIDE,FOWNER,SETUID,SETGID,KILL --security-opt seccomp=unconfined --security-opt unmask=/proc/* --userns=auto:size=65536 --read-only"
-                "--security-opt systempaths=unconfined --security-opt seccomp=unconfined"
-                "--privileged"
-        )
-        i=0
-        for s in "${sets[@]}"; do
-                i=$((i + 1))
-                # shellcheck disable=SC2086
-                port=$(start "$container-probe$i" $base_flags $s)
-                health=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
-                printf '%-14s /health=%s  flags: %s\n' "$(verdict "$container-probe$i" | cut -c1-200)" "$health" "${s:-(podman defaults)}"
-                podman rm -f -t 5 "$container-probe$i" >/dev/null 2>&1 || true
+# health PORT: /health's status once the pool has settled (up to 60 s): 200, a 503 that is not
+# "the workers are still starting", or 000 when nothing answers within 15 s.
+health() {
+        local code start=$SECONDS
+        while :; do
+                code=$(curl -s -m 2 -o "$tmp/health.json" -w '%{http_code}' "http://127.0.0.1:$1/health" || true)
+                case "$code" in
+                200) break ;;
+                503) grep -q 'still starting' "$tmp/health.json" || break ;;
+                *) [ $((SECONDS - start)) -lt 15 ] || break ;; # nginx is not coming
+                esac
+                [ $((SECONDS - start)) -lt 60 ] || break
+                sleep 0.2
         done
+        echo "${code:-000}"
+}
+
+tmp=$(mktemp -d)
+trap 'cleanup; rm -rf "$tmp"' EXIT
+
+if $probe; then
+        # Each row: the least flags with one of them taken away or changed, then wider sets. For
+        # each, the worker's start-up verdict, /health, and whether the container's root could
+        # write the kernel's global sysctls (/proc/sys/kernel/core_pattern; the reason for
+        # --userns).
+        flags=()
+        variant() { # OLD NEW: least_flags with the word OLD replaced by NEW (dropped if empty)
+                local f
+                flags=()
+                for f in "${least_flags[@]}"; do
+                        if [ "$f" = "$1" ]; then
+                                [ -n "$2" ] && flags+=("$2")
+                        else
+                                flags+=("$f")
+                        fi
+                done
+        }
+        probe_row() { # LABEL: start the image with "${flags[@]}" and report
+                local name=$container-probe$((++nrow)) code sysctl
+                if start "$name" "${host_flags[@]}" "${flags[@]}"; then
+                        code=$(health "$port")
+                        sysctl=$(podman exec "$name" sh -c 'test -w /proc/sys/kernel/core_pattern && echo WRITABLE || echo ro' 2>/dev/null || echo "?")
+                        printf '%-48s %-6s %-8s %s\n' "$1" "$code" "$sysctl" "$(verdict "$name" | cut -c1-140)" >&2
+                else
+                        printf '%-48s %s\n' "$1" "podman run failed" >&2
+                fi
+                podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+        }
+        nrow=0
+        profile="--security-opt=seccomp=$top/deploy/seccomp-pyexec.json"
+        unmask="--security-opt=unmask=/proc/*"
+        printf '%-48s %-6s %-8s %s\n' "flags (host flags + ...)" health sysctl sandbox >&2
+        variant x x; probe_row "least (${least_flags[*]})"
+        variant "$unmask" ""; probe_row "least without unmask"
+        variant "$unmask" "--security-opt=unmask=/proc/acpi:/proc/kcore:/proc/keys:/proc/latency_stats:/proc/timer_list:/proc/timer_stats:/proc/sched_debug:/proc/scsi"
+        probe_row "least, unmask only the masked /proc paths"
+        variant "$profile" ""; probe_row "least, podman's default seccomp profile"
+        variant "$profile" "--security-opt=seccomp=unconfined"; probe_row "least, seccomp=unconfined"
+        variant --cap-add=CHOWN,SETUID,SETGID --cap-add=CHOWN; probe_row "least without SETUID,SETGID"
+        variant --cap-add=CHOWN,SETUID,SETGID --cap-add=SETUID,SETGID; probe_row "least without CHOWN"
+        variant --security-opt=no-new-privileges ""; probe_row "least without no-new-privileges"
+        variant --userns=auto:size=65536 ""; probe_row "least without --userns (root is host root)"
+        flags=(--userns=auto:size=65536); probe_row "podman defaults (+ --userns)"
+        flags=(--userns=auto:size=65536 --cap-add=SYS_ADMIN); probe_row "podman defaults + SYS_ADMIN"
+        flags=(--userns=auto:size=65536 --security-opt=unmask=ALL --security-opt=seccomp=unconfined); probe_row "unmask=ALL + seccomp=unconfined"
+        flags=(--userns=auto:size=65536 --privileged); probe_row "--privileged (+ --userns)"
+        flags=(--privileged); probe_row "--privileged"
 fi
 
 say "podman run ${run_flags[*]} $image"
-port=$(start "$container" "${run_flags[@]}")
+start "$container" "${run_flags[@]}"
 url="http://127.0.0.1:$port"
 v=$(verdict "$container")
-code=000
-for _ in $(seq 300); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' "$url/health" || true)
-        [ "$code" = 000 ] || break
-        sleep 0.2
-done
+code=$(health "$port")
 if [ "$v" != ok ] || [ "$code" != 200 ]; then
         podman logs "$container" 2>&1 | tail -n 30 >&2
         say "FAILED: sandbox $v, /health answered $code"
@@ -275,22 +323,78 @@ if [ "$v" != ok ] || [ "$code" != 200 ]; then
 fi
 say "container $container healthy on $url (sandbox=ok)"
 
-# The image's own HEALTHCHECK (kept by --format docker) must pass too.
-health_cmd=$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image" 2>/dev/null || true)
-case "$health_cmd" in
+# The image's own HEALTHCHECK (kept by --format docker) must be there and pass.
+case "$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image")" in
 */health*) ;;
-*) say "FAILED: the image has no HEALTHCHECK on /health ($health_cmd)"; exit 1 ;;
+*) say "FAILED: the image has no HEALTHCHECK on /health"; exit 1 ;;
 esac
-if ! podman healthcheck run "$container" >/dev/null 2>&1; then
-        # podman runs the check with `podman exec`; confirm it by hand if that is unavailable.
-        podman exec "$container" curl -fsS -o /dev/null http://127.0.0.1:8080/health ||
-                { say "FAILED: the HEALTHCHECK command fails inside the container"; exit 1; }
-fi
+podman healthcheck run "$container" >/dev/null 2>&1 || { say "FAILED: the image's HEALTHCHECK fails"; exit 1; }
 
 rc=0
 PYEXEC_URL=$url /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/test_e2e_seeds.py || rc=$?
 
-say "image $image: $(mib "$size") (base $base: $(mib "$base_size")); build took ${build_s}s"
+# Every library the README promises, used for real inside the sandbox (the image leaves out
+# pythran and the packages' test suites; this shows nothing needed went with them).
+PYEXEC_URL=$url python3 - <<'EOF' || { say "FAILED: the library smoke test"; rc=1; }
+import json, os, urllib.request
+script = r"""
+import io
+import numpy as np, pandas as pd, requests
+import scipy.optimize, scipy.stats, scipy.linalg, scipy.sparse, scipy.signal, scipy.interpolate
+import sklearn.linear_model, sklearn.ensemble, sklearn.cluster, sklearn.model_selection
+import matplotlib
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+def main():
+    x = np.linspace(0, 1, 50)
+    y = 3 * x + 1
+    fit = sklearn.linear_model.LinearRegression().fit(x.reshape(-1, 1), y)
+    forest = sklearn.ensemble.RandomForestClassifier(n_estimators=5, random_state=0).fit(
+        np.c_[x, x ** 2], (x > 0.5).astype(int))
+    labels = sklearn.cluster.KMeans(n_clusters=2, n_init=2, random_state=0).fit_predict(np.c_[x, y])
+    root = scipy.optimize.brentq(lambda t: t * t - 2, 0, 2)
+    df = pd.DataFrame({"x": x, "y": y})
+    fig, ax = plt.subplots()
+    sns.lineplot(data=df, x="x", y="y", ax=ax)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return {
+        "slope": round(float(fit.coef_[0]), 6),
+        "forest": int(forest.predict([[0.9, 0.81]])[0]),
+        "clusters": len(set(labels.tolist())),
+        "root": round(root, 6),
+        "norm": round(float(scipy.stats.norm.cdf(0)), 6),
+        "det": round(float(scipy.linalg.det(np.eye(3) * 2)), 6),
+        "png": buf.getvalue()[:4] == b"\x89PNG",
+        "backend": matplotlib.get_backend().lower(),
+        "requests": requests.__name__,
+        "mean": float(df["y"].mean()),
+    }
+"""
+req = urllib.request.Request(os.environ["PYEXEC_URL"] + "/execute", data=json.dumps({"script": script}).encode(),
+                             headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=60) as r:
+    out = json.load(r)
+want = {"slope": 3.0, "forest": 1, "clusters": 2, "root": 1.414214, "norm": 0.5, "det": 8.0, "png": True,
+        "backend": "agg", "requests": "requests", "mean": 2.5}
+if out.get("result") != want:
+    raise SystemExit(f"image-test: library smoke test: got {out}")
+print("image-test: library smoke test passed (numpy, pandas, scipy, sklearn, matplotlib, seaborn, requests)")
+EOF
+
+# SIGTERM must stop everything, promptly and cleanly.
+t0=$(date +%s.%N)
+podman stop -t 20 "$container" >/dev/null 2>&1
+t1=$(date +%s.%N)
+stop_s=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
+exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$container")
+if [ "$exit_code" != 0 ]; then
+        say "FAILED: the container exited with $exit_code after SIGTERM (took ${stop_s}s)"
+        rc=1
+fi
+
+say "image $image: $(mib "$size") (base $base: $(mib "$base_size")); build took ${build_s}s; stop took ${stop_s}s"
 say "run flags: ${run_flags[*]}"
-[ $rc = 0 ] && say "PASSED" || { podman logs "$container" 2>&1 | tail -n 30 >&2; say "FAILED: pytest exited $rc"; }
+if [ $rc = 0 ]; then say "PASSED"; else say "FAILED"; fi
 exit $rc

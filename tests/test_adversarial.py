@@ -1901,11 +1901,11 @@ class TestNoTraces:
         before = mount_points()
         run_ok("import os\ndef main():\n    os.makedirs('/tmp/a/b')\n    return 1\n")
         run_script("import os\ndef main():\n    os.kill(os.getpid(), 9)\n")
-        after = mount_points()
-        if after != before:  # someone else on the machine may be mounting: look again
-            time.sleep(0.5)
-            after = mount_points()
-        assert after == before
+        # Only new mount points count (other software on the machine, a container engine
+        # say, may mount and unmount meanwhile; its storage is not ours to judge).
+        foreign = ("/var/lib/containers/", "/run/containers/", "/run/netns/", "/run/user/", "/var/lib/docker/")
+        new = sorted(m for m in set(mount_points()) - set(before) if not m.startswith(foreign))
+        assert new == []
 
     def test_no_file_left_and_none_seen_next_time(self):
         marker = new_marker()
