@@ -342,13 +342,24 @@ static void handle(FCGX_Request *req)
 
 /* ---- the worker's loop ----------------------------------------------------------------- */
 
+/* Kills the kept sandboxes (removing their cgroups) and the zygotes. Only system calls
+ * (kill, poll, waitpid, close, rmdir), so the signal handler may call it too. */
+static void release_sandboxes(void)
+{
+        for (int i = 0; i < ntiers; i++) {
+                sb_discard(&tiers[i].ready);
+                sb_zygote_stop(&tiers[i].zygote);
+        }
+}
+
 static void on_term(int sig)
 {
         (void)sig;
-        /* Idle in accept(): leave now (the kept sandboxes and the zygotes die with us through
-         * their parent-death signals). Busy: finish the request first. */
-        if (!in_request)
+        /* Idle in accept(): clean up and leave now. Busy: finish the request first. */
+        if (!in_request) {
+                release_sandboxes();
                 _exit(0);
+        }
         stop_requested = 1;
 }
 
@@ -393,9 +404,6 @@ void serve_main(const struct sb_limits *l, struct pool_stats *st, int my_slot, c
                 stats_set_state(stats, slot, SLOT_IDLE);
                 in_request = 0;
         }
-        for (int i = 0; i < ntiers; i++) {
-                sb_discard(&tiers[i].ready);
-                sb_zygote_stop(&tiers[i].zygote);
-        }
+        release_sandboxes();
         _exit(0);
 }

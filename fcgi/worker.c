@@ -37,6 +37,7 @@
 #include "sandbox.h"
 #include "serve.h"
 #include "stats.h"
+#include "cgroup.h"
 
 #define TICK_MS 50
 #define RETIRE_AFTER_MS 10000 /* retire the old generation even if the new one is slow to start */
@@ -345,8 +346,14 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < limits.workers; i++)
                 spawn_worker((int)i);
 
+        long long next_sweep = 0;
         while (!stop_signal) {
                 reap();
+                /* Cgroups of sandboxes whose worker died (or left idle) are not removed by it. */
+                if (sb_cgroups_enabled() && monotonic_ms() >= next_sweep) {
+                        sb_cgroup_remove_stale();
+                        next_sweep = monotonic_ms() + 2000;
+                }
                 if (reload_requested) {
                         reload_requested = 0;
                         reload();
@@ -379,6 +386,10 @@ int main(int argc, char **argv)
                 ;
         if (monitor_path && !is_tcp(monitor_path))
                 (void)unlink(monitor_path);
+        if (sb_cgroups_enabled()) {
+                usleep(100000); /* the last sandboxes' namespaces are still being torn down */
+                sb_cgroup_remove_stale();
+        }
         log_line("event=stopped");
         return 0;
 }

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -131,8 +134,13 @@ int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err,
                 return r;
         }
         seq++;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long stamp = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
         for (int i = 0; i < SB_CG_COUNT; i++) {
-                int w = snprintf(cg->path[i], sizeof(cg->path[i]), "%s/%d-%u", parents[i], (int)getpid(), seq);
+                /* <pid>-<seq>-<ns>: a later process with a recycled pid never meets a leftover. */
+                int w = snprintf(cg->path[i], sizeof(cg->path[i]), "%s/%d-%u-%lld", parents[i], (int)getpid(), seq,
+                                 stamp);
                 if (w < 0 || (size_t)w >= sizeof(cg->path[i])) {
                         cg->path[i][0] = '\0';
                         sb_cgroup_destroy(cg);
@@ -210,4 +218,29 @@ void sb_cgroup_destroy(struct sb_cgroup *cg)
                 cg->path[i][0] = '\0';
         }
         cg->active = false;
+}
+
+void sb_cgroup_remove_stale(void)
+{
+        if (prepare_parents() < 0)
+                return;
+        for (int i = 0; i < SB_CG_COUNT; i++) {
+                DIR *d = opendir(parents[i]);
+                if (!d)
+                        continue;
+                struct dirent *e;
+                while ((e = readdir(d))) {
+                        char *end;
+                        long pid = strtol(e->d_name, &end, 10);
+                        if (end == e->d_name || *end != '-' || pid <= 0)
+                                continue;
+                        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+                                continue; /* its maker is alive and will remove it */
+                        char path[PATH_MAX];
+                        int w = snprintf(path, sizeof(path), "%s/%s", parents[i], e->d_name);
+                        if (w > 0 && (size_t)w < sizeof(path))
+                                (void)rmdir(path); /* EBUSY: still emptying; the next sweep gets it */
+                }
+                closedir(d);
+        }
 }

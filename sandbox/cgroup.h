@@ -25,5 +25,8 @@ int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid);
 void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes);
 /* Removes the cgroups; call once every process in them is gone. */
 void sb_cgroup_destroy(struct sb_cgroup *cg);
+/* Removes the cgroups left by processes that are gone (a worker killed with sandboxes
+ * prepared, or one that left while idle). */
+void sb_cgroup_remove_stale(void);
 
 #endif

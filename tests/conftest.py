@@ -107,12 +107,31 @@ def start_service(**config):
     return Service(config=conf)
 
 
+def stale_cgroups():
+    """Per-request cgroups whose maker (a worker) is gone: leaks. The pools these tests start
+    make theirs below this process's own cgroups, as cgroup.c does."""
+    found = []
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for c in controllers.split(","):
+                if c not in ("memory", "pids"):
+                    continue
+                parent = os.path.join("/sys/fs/cgroup", c) + (path if path != "/" else "") + "/pyexec"
+                for name in os.listdir(parent) if os.path.isdir(parent) else []:
+                    pid = name.split("-")[0]
+                    if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                        found.append(os.path.join(parent, name))
+    return found
+
+
 def stop_service(svc):
     svc.stop()
     time.sleep(0.2)
     left = svc.leftovers()
     shutil.rmtree(svc.run_dir, ignore_errors=True)
     assert not left, f"processes left after SIGTERM: {left}"
+    assert not stale_cgroups(), f"cgroups left after SIGTERM: {stale_cgroups()}"
 
 
 @pytest.fixture(scope="session")
