@@ -18,39 +18,39 @@ static const char *const dependents[] = { "scipy", "sklearn", "matplotlib", "sea
 
 static bool is_name_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
 
-/* The index of the word top (length n) in the space-separated list, or -1. */
+/* The next word of a space- or comma-separated list, from *p on: its start (NULL at the end
+ * of the list), with its length in *n; *p moves past it. */
+static const char *next_word(const char **p, size_t *n)
+{
+        while (**p == ' ' || **p == ',')
+                (*p)++;
+        if (!**p)
+                return NULL;
+        const char *start = *p;
+        while (**p && **p != ' ' && **p != ',')
+                (*p)++;
+        *n = (size_t)(*p - start);
+        return start;
+}
+
+/* The index of the word top (length n) in the list, or -1. */
 static int list_index(const char *list, const char *top, size_t n)
 {
+        size_t len;
         int i = 0;
-        for (const char *p = list; *p;) {
-                while (*p == ' ' || *p == ',')
-                        p++;
-                if (!*p)
-                        break;
-                const char *e = p;
-                while (*e && *e != ' ' && *e != ',')
-                        e++;
-                if ((size_t)(e - p) == n && memcmp(p, top, n) == 0)
+        for (const char *p = list, *w; (w = next_word(&p, &len)); i++)
+                if (len == n && memcmp(w, top, n) == 0)
                         return i;
-                i++;
-                p = e;
-        }
         return -1;
 }
 
 static int list_len(const char *list)
 {
-        int n = 0;
-        for (const char *p = list; *p;) {
-                while (*p == ' ' || *p == ',')
-                        p++;
-                if (!*p)
-                        break;
-                n++;
-                while (*p && *p != ' ' && *p != ',')
-                        p++;
-        }
-        return n;
+        size_t len;
+        int i = 0;
+        for (const char *p = list; next_word(&p, &len); i++)
+                ;
+        return i;
 }
 
 /* Notes the top-level package of the dotted name at *p (and moves past the name). */
