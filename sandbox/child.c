@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -251,6 +252,34 @@ static void become_namespace_root(const struct sb_child_ctx *c)
                 die(c, "setresuid(0)", errno);
 }
 
+/* Init is a copy of the worker or the zygote: blank the command line it inherited (host
+ * paths, the pool's options) and rename it, so /proc/1 inside tells the script nothing. The
+ * script's own process replaces both with exec (cold) or inherits the blanks (warm). */
+static void hide_identity(void)
+{
+        char stat[1024];
+        int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read_all(fd, stat, sizeof(stat) - 1) : -1;
+        if (fd >= 0)
+                (void)close(fd);
+        if (n > 0) {
+                stat[n] = '\0';
+                /* Fields 48 and 49, arg_start and arg_end, counted after the ")" of comm. */
+                char *p = strrchr(stat, ')');
+                unsigned long start = 0, end = 0;
+                for (int field = 2; p && field < 49; field++) {
+                        p = strchr(p + 1, ' ');
+                        if (p && field == 47)
+                                start = strtoul(p + 1, NULL, 10);
+                        if (p && field == 48)
+                                end = strtoul(p + 1, NULL, 10);
+                }
+                if (start && end > start && end - start < (1UL << 20))
+                        memset((void *)start, 0, end - start);
+        }
+        (void)prctl(PR_SET_NAME, "init");
+}
+
 int sb_child_main(void *arg)
 {
         struct sb_child_ctx *c = arg;
@@ -267,6 +296,7 @@ int sb_child_main(void *arg)
         /* The parent has moved us into this request's cgroup by now: make it our cgroup root. */
         if (unshare(CLONE_NEWCGROUP) < 0)
                 die(c, "unshare(CLONE_NEWCGROUP)", errno);
+        hide_identity();
         /* If the machine runs out of memory, sandboxes go first, not nginx or the pool: the only
          * bound across a sandbox's processes where there are no cgroups (containers). Written
          * while our credentials still own our /proc entries. */

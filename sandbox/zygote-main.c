@@ -36,6 +36,7 @@ static PyObject *runner_module;
 static void warm_payload(const struct sb_limits *limits)
 {
         signal(SIGCHLD, SIG_DFL); /* the zygote's own handler is not the script's business */
+        (void)prctl(PR_SET_NAME, "python3"); /* as in cold mode */
         PyOS_AfterFork_Child(); /* also runs os.register_at_fork hooks: random reseeds itself */
         PyObject *r = PyObject_CallMethod(runner_module, "_pyexec_run", "[sn]O", "pyexec",
                                           (Py_ssize_t)limits->result_max_bytes, Py_True);
