@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "http.h"
-#include "jsontext.h"
 #include "log.h"
 
 static void answer(FCGX_Request *req, int status, const char *type, const struct sbuf *body)
@@ -31,25 +30,9 @@ static void answer(FCGX_Request *req, int status, const char *type, const struct
 
 static void health(FCGX_Request *req, const struct pool_stats *st, bool healthz)
 {
-        unsigned idle, busy, starting;
-        stats_workers(st, &idle, &busy, &starting);
         struct sbuf body = { 0 };
-        const char *problem = NULL;
-        if (!__atomic_load_n(&st->sandbox_ok, __ATOMIC_RELAXED))
-                problem = st->sandbox_problem;
-        else if (idle + busy == 0)
-                problem = starting ? "the workers are still starting" : "no worker is running";
-        else if (__atomic_load_n(&st->draining, __ATOMIC_RELAXED))
-                problem = "the pool is shutting down";
-        if (!problem) {
-                (void)sbuf_puts(&body, healthz ? "{\"status\": \"ok\"}" : "{\"status\": \"healthy\"}");
-                answer(req, 200, "application/json", &body);
-        } else {
-                (void)sbuf_puts(&body, "{\"status\": \"unhealthy\", \"reason\": ");
-                (void)jt_append_string(&body, problem, strnlen(problem, sizeof(st->sandbox_problem)));
-                (void)sbuf_puts(&body, "}");
-                answer(req, 503, "application/json", &body);
-        }
+        int status = stats_health(st, healthz, &body);
+        answer(req, status, "application/json", &body);
         sbuf_free(&body);
 }
 

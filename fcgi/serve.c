@@ -96,23 +96,14 @@ static void answer_error(struct answer *a, const struct api_error *e)
  * without, only the full list. */
 static void setup_tiers(void)
 {
-        char words[sizeof(limits.warm_preload)];
-        snprintf(words, sizeof(words), "%s", limits.warm_preload);
-        const char *list[MAX_TIERS];
-        int n = 0;
-        for (char *save, *w = strtok_r(words, " ,", &save); w && n < MAX_TIERS - 1; w = strtok_r(NULL, " ,", &save))
-                list[n++] = w;
+        int n = sb_preload_count(limits.warm_preload);
+        if (n > MAX_TIERS - 1)
+                n = MAX_TIERS - 1;
         ntiers = limits.warm_tiers ? n + 1 : 1;
         for (int t = 0; t < ntiers; t++) {
-                int upto = limits.warm_tiers ? t : n;
-                struct tier *tr = &tiers[t];
-                tr->zygote = (struct sb_zygote){ -1, -1 };
-                tr->preload[0] = '\0';
-                for (int i = 0; i < upto; i++) {
-                        if (i)
-                                strcat(tr->preload, " ");
-                        strcat(tr->preload, list[i]);
-                }
+                tiers[t].zygote = (struct sb_zygote){ -1, -1 };
+                sb_preload_prefix(limits.warm_preload, limits.warm_tiers ? t : n, tiers[t].preload,
+                                  sizeof(tiers[t].preload));
         }
 }
 
@@ -180,20 +171,11 @@ static void prepare_next(void)
 /* ---- the routes ------------------------------------------------------------------------ */
 
 /* The monitor answers health checks (so they never queue behind scripts); a worker asked
- * directly says what the pool's shared view says. */
+ * directly gives the same answer, from the same shared view. */
 static void handle_health(struct answer *a, bool healthz)
 {
-        a->kind = "ok";
-        if (__atomic_load_n(&stats->sandbox_ok, __ATOMIC_RELAXED)) {
-                a->status = 200;
-                (void)sbuf_puts(&a->body, healthz ? "{\"status\": \"ok\"}" : "{\"status\": \"healthy\"}");
-                return;
-        }
-        a->status = 503;
-        a->kind = "sandbox_error";
-        (void)sbuf_puts(&a->body, "{\"status\": \"unhealthy\", \"reason\": ");
-        (void)jt_append_string(&a->body, stats->sandbox_problem, strnlen(stats->sandbox_problem, sizeof(stats->sandbox_problem)));
-        (void)sbuf_puts(&a->body, "}");
+        a->status = stats_health(stats, healthz, &a->body);
+        a->kind = a->status == 200 ? "ok" : "sandbox_error";
 }
 
 /* How long nginx has held this request (PYEXEC_START is its $msec at arrival), in ms. */

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "jsontext.h"
+
 /* Every error_kind the API has, plus "ok". Index = position in requests[]. */
 static const char *const kinds[] = {
         "ok", "no_main", "syntax_error", "not_serializable", "exception", "timeout", "memory_limit",
@@ -62,6 +64,27 @@ void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, 
                 default: break;
                 }
         }
+}
+
+int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body)
+{
+        unsigned idle, busy, starting;
+        stats_workers(st, &idle, &busy, &starting);
+        const char *problem = NULL;
+        if (!__atomic_load_n(&st->sandbox_ok, __ATOMIC_RELAXED))
+                problem = st->sandbox_problem;
+        else if (idle + busy == 0)
+                problem = starting ? "the workers are still starting" : "no worker is running";
+        else if (__atomic_load_n(&st->draining, __ATOMIC_RELAXED))
+                problem = "the pool is shutting down";
+        if (!problem) {
+                (void)sbuf_puts(body, healthz ? "{\"status\": \"ok\"}" : "{\"status\": \"healthy\"}");
+                return 200;
+        }
+        (void)sbuf_puts(body, "{\"status\": \"unhealthy\", \"reason\": ");
+        (void)jt_append_string(body, problem, strnlen(problem, sizeof(st->sandbox_problem)));
+        (void)sbuf_puts(body, "}");
+        return 503;
 }
 
 static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }

@@ -48,6 +48,11 @@ void stats_set_state(struct pool_stats *st, int slot, enum worker_state s);
 /* Workers by state, over the live slots. */
 void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, unsigned *starting);
 
+/* The pool's health as the API's body ({"status": "healthy"|"ok"} or {"status": "unhealthy",
+ * "reason"}): healthy when sandboxes work, a worker is up and the pool is not shutting down.
+ * Returns the HTTP status, 200 or 503. */
+int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body);
+
 /* Appends the Prometheus text exposition of everything. */
 int stats_render(const struct pool_stats *st, struct sbuf *out);
 

@@ -36,6 +36,7 @@
 #include "monitor.h"
 #include "sandbox.h"
 #include "serve.h"
+#include "zygote.h"
 #include "stats.h"
 #include "cgroup.h"
 
@@ -308,13 +309,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "pyexec-worker: cannot initialise libfcgi or the shared counters\n");
                 return 1;
         }
-        /* pyexec-zygote sits next to this binary. */
-        ssize_t n = readlink("/proc/self/exe", zygote_path, sizeof(zygote_path) - 32);
-        if (n > 0) {
-                zygote_path[n] = '\0';
-                char *slash = strrchr(zygote_path, '/');
-                strcpy(slash ? slash + 1 : zygote_path, "pyexec-zygote");
-        }
+        sb_zygote_default_path(zygote_path, sizeof(zygote_path));
         if (monitor_path && (monitor_fd = open_monitor_socket(monitor_path, owner)) < 0) {
                 fprintf(stderr, "pyexec-worker: cannot listen on %s\n", monitor_path);
                 return 1;

@@ -10,6 +10,7 @@
 #include "imports.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -44,13 +45,28 @@ static int list_index(const char *list, const char *top, size_t n)
         return -1;
 }
 
-static int list_len(const char *list)
+int sb_preload_count(const char *preload)
 {
         size_t len;
         int i = 0;
-        for (const char *p = list; next_word(&p, &len); i++)
+        for (const char *p = preload; next_word(&p, &len); i++)
                 ;
         return i;
+}
+
+void sb_preload_prefix(const char *preload, int n, char *out, size_t outlen)
+{
+        size_t len, used = 0;
+        const char *w;
+        int i = 0;
+        if (outlen)
+                out[0] = '\0';
+        for (const char *p = preload; i < n && (w = next_word(&p, &len)); i++) {
+                int k = snprintf(out + used, outlen - used, "%s%.*s", i ? " " : "", (int)len, w);
+                if (k < 0 || (size_t)k >= outlen - used)
+                        return;
+                used += (size_t)k;
+        }
 }
 
 /* Notes the top-level package of the dotted name at *p (and moves past the name). */
@@ -71,7 +87,7 @@ static void note_module(const char **p, const char *end, const char *preload, in
                 *need = idx + 1;
         for (int i = 0; dependents[i]; i++)
                 if (strlen(dependents[i]) == n && memcmp(dependents[i], s, n) == 0)
-                        *need = list_len(preload);
+                        *need = sb_preload_count(preload);
 }
 
 int sb_preload_needed(const char *script, size_t len, const char *preload)

@@ -9,4 +9,11 @@
  * imports the last one or a library built on them (scipy, sklearn, matplotlib, seaborn). */
 int sb_preload_needed(const char *script, size_t len, const char *preload);
 
+/* How many modules the space-separated list names. */
+int sb_preload_count(const char *preload);
+
+/* The first n modules of the list (all of them when n exceeds its length), space-separated,
+ * into out (truncated to outlen). */
+void sb_preload_prefix(const char *preload, int n, char *out, size_t outlen);
+
 #endif

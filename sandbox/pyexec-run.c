@@ -92,23 +92,13 @@ int main(int argc, char **argv)
         struct sb_zygote zygote = { -1, -1 };
         if (limits.warm) {
                 char path[PATH_MAX];
-                ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
-                path[n > 0 ? n : 0] = '\0';
-                char *slash = strrchr(path, '/');
-                strcpy(slash ? slash + 1 : path, "pyexec-zygote");
+                sb_zygote_default_path(path, sizeof(path));
                 /* The interpreter the service would use for this script (imports.c). */
-                char preload[sizeof(limits.warm_preload)] = "";
+                char preload[sizeof(limits.warm_preload)];
                 int need = limits.warm_tiers ? sb_preload_needed(script.data ? script.data : "", script.len,
                                                                   limits.warm_preload)
-                                             : 1000;
-                char words[sizeof(limits.warm_preload)];
-                snprintf(words, sizeof(words), "%s", limits.warm_preload);
-                int i = 0;
-                for (char *save, *w = strtok_r(words, " ,", &save); w && i < need; w = strtok_r(NULL, " ,", &save), i++) {
-                        if (i)
-                                strcat(preload, " ");
-                        strcat(preload, w);
-                }
+                                             : sb_preload_count(limits.warm_preload);
+                sb_preload_prefix(limits.warm_preload, need, preload, sizeof(preload));
                 if (verbose)
                         fprintf(stderr, "pyexec-run: warm, preloaded: \"%s\"\n", preload);
                 if (sb_zygote_start(&zygote, path, preload, err, sizeof(err)) < 0) {

@@ -68,6 +68,15 @@ static int recv_timeout(int sock, void *buf, size_t len, int *fds, int nfds, int
         return 0;
 }
 
+void sb_zygote_default_path(char *out, size_t outlen)
+{
+        static const char name[] = "pyexec-zygote";
+        ssize_t n = outlen > sizeof(name) ? readlink("/proc/self/exe", out, outlen - sizeof(name)) : -1;
+        out[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(out, '/');
+        memcpy(slash ? slash + 1 : out, name, sizeof(name));
+}
+
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
 {
         z->pid = -1;

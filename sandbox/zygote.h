@@ -18,6 +18,9 @@ struct sb_zygote {
         int sock; /* SOCK_SEQPACKET to the zygote */
 };
 
+/* The path of pyexec-zygote: next to the running binary (pyexec-worker, pyexec-run). */
+void sb_zygote_default_path(char *out, size_t outlen);
+
 /* Starts path (pyexec-zygote) with the modules to preload (space-separated) and waits until it
  * is ready. 0, or -errno with err set (its own report when it failed to initialise). */
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen);
