@@ -216,9 +216,12 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 if (warm_up(name, err, errlen) < 0)
                         return -1;
         }
-        /* What the runner imports for every script, so no child pays for it. */
-        if (PyRun_SimpleString("import codecs, io, json, linecache, math, random, resource, traceback, types\n") != 0) {
-                snprintf(err, errlen, "importing the runner's modules failed");
+        /* What the runner imports for every script, and what it does for the first time in
+         * a process, so no child pays for it. */
+        if (PyRun_SimpleString("import codecs, io, json, linecache, math, random, resource, traceback, types\n"
+                               "import pyexec_runner\n"
+                               "pyexec_runner._pyexec_warm_up()\n") != 0) {
+                snprintf(err, errlen, "warming up the runner failed");
                 return -1;
         }
         if (PyRun_SimpleString("import gc, sys\n"
