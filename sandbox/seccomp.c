@@ -222,6 +222,8 @@ static int build_filter(scmp_filter_ctx *out)
         /* seccomp_init() covers the native architecture only; everything else is killed. */
         if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
                 goto out;
+        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0)
+                goto out;
 
         if ((r = add_list(ctx, allowed, ARRAY_SIZE(allowed), SCMP_ACT_ALLOW)) < 0)
                 goto out;
