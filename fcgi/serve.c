@@ -368,6 +368,11 @@ void serve_main(const struct sb_limits *l, struct pool_stats *st, int my_slot, c
                 log_line("event=fatal reason=\"FCGX_InitRequest failed\"");
                 _exit(1);
         }
+        char err[256];
+        if (sb_network_private(err, sizeof(err)) == 0)
+                limits.share_caller_netns = 1;
+        else
+                log_line("event=netns_per_sandbox reason=\"%s\" -- each sandbox makes its own (slower)", err);
         setup_tiers();
         if (limits.warm)
                 for (int i = 0; i < ntiers; i++)

@@ -26,6 +26,10 @@ struct sb_limits {
         unsigned workers;           /* FastCGI workers in the pool */
         unsigned queue_slots;       /* requests that may wait for a worker (nginx limit_conn) */
         unsigned queue_timeout_ms;  /* a request that waited longer is answered 503 */
+        /* Not a config key: 0 (the default) gives every sandbox a network namespace of its
+         * own; a worker that has one private namespace for all of its sandboxes, one at a
+         * time, sets 1 (sb_network_private()). Zero is the safe side on purpose. */
+        unsigned share_caller_netns;
 };
 
 /* The built-in defaults (the values shipped in config/pyexec.conf). */

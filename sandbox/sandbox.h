@@ -101,6 +101,12 @@ int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_
 int sb_run(const struct sb_limits *limits, struct sb_zygote *zygote, const char *script, size_t len,
            struct sb_outcome *out, char *err, size_t errlen);
 
+/* Moves the calling process (a worker, before it starts its interpreters) into a network
+ * namespace of its own, which its sandboxes then share one at a time instead of making one
+ * each; the caller sets limits->share_caller_netns = 1 on success. See spawn.c for why that is
+ * safe. Returns 0, or -errno with a message in err. */
+int sb_network_private(char *err, size_t errlen);
+
 /* Whether requests get their own memory and pids cgroups on this machine (probed once per
  * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */
 bool sb_cgroups_enabled(void);

@@ -24,6 +24,7 @@ config with a 3-second wall clock so the whole file stays well under two minutes
 
 import base64
 import concurrent.futures
+import errno
 import json
 import os
 import socket
@@ -2201,6 +2202,51 @@ class TestConcurrency:
         assert len({r["random"] for r in seen}) == len(seen), "two requests drew the same random numbers"
         assert len({r["np_random"] for r in seen}) == len(seen), "two requests drew the same numpy numbers"
         assert len({r["urandom"] for r in seen}) == len(seen)
+
+    def test_what_a_request_leaves_running_is_gone_before_the_next(self, base_url):
+        # A worker's sandboxes may share one network namespace, one at a time (spawn.c): a
+        # process the previous script left behind, holding an abstract unix socket, must be
+        # dead before the next script starts, or the two could talk.
+        tag = new_marker()
+        leaver = S('''
+            import os, socket, time
+
+            def main():
+                ready_r, ready_w = os.pipe()
+                if os.fork() == 0:
+                    os.setsid()
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.bind("\\0" + @TAG@)
+                    s.listen(5)
+                    os.write(ready_w, b"x")
+                    while True:
+                        try:
+                            s.accept()[0].sendall(b"left over")
+                        except OSError:
+                            time.sleep(0.01)
+                os.read(ready_r, 1)
+                return os.stat("/proc/self/ns/net").st_ino
+        ''').replace("@TAG@", repr(tag))
+        prober = S('''
+            import os, socket
+
+            def main():
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.connect("\\0" + @TAG@)
+                    return ["reached", s.recv(100).decode()]
+                except OSError as e:
+                    return [e.errno, os.stat("/proc/self/ns/net").st_ino]
+        ''').replace("@TAG@", repr(tag))
+        first = http_run(base_url, leaver)
+        assert isinstance(first.get("result"), int), first
+        probes = [http_run(base_url, prober) for _ in range(12)]
+        assert all("result" in p and p["result"][0] != "reached" for p in probes), probes
+        assert all(p["result"][0] == errno.ECONNREFUSED for p in probes), probes
+        # Either some probe ran in the leaver's (per-worker) namespace, and was refused there,
+        # or every sandbox had a namespace of its own.
+        namespaces = [p["result"][1] for p in probes]
+        assert first["result"] in namespaces or len(set(namespaces)) == len(namespaces), (first, namespaces)
 
     def test_worker_descriptors_do_not_leak(self, base_url, request):
         # Needs the workers' PIDs, so always a local service, in the mode under test.
