@@ -45,7 +45,6 @@ static int ntiers;
 static struct sb_prepared used;
 
 static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t in_request;
 
 /* ---- answering ------------------------------------------------------------------------- */
 
@@ -324,8 +323,7 @@ static void handle(FCGX_Request *req)
 
 /* ---- the worker's loop ----------------------------------------------------------------- */
 
-/* Kills the kept sandboxes (removing their cgroups) and the zygotes. Only system calls
- * (kill, poll, waitpid, close, rmdir), so the signal handler may call it too. */
+/* Kills the kept sandboxes (removing their cgroups) and the zygotes. */
 static void release_sandboxes(void)
 {
         for (int i = 0; i < ntiers; i++) {
@@ -334,15 +332,16 @@ static void release_sandboxes(void)
         }
 }
 
+/* Idle: libfcgi's accept() is interrupted (the handler has no SA_RESTART) and, with shutdown
+ * pending, FCGX_Accept_r() returns -1 instead of retrying. Busy: the request is finished
+ * first. This handler used to _exit() at once when idle, but "idle" was only known from a
+ * flag, and a connection accepted just before the signal was then dropped (a 502 during a
+ * reload under load). */
 static void on_term(int sig)
 {
         (void)sig;
-        /* Idle in accept(): clean up and leave now. Busy: finish the request first. */
-        if (!in_request) {
-                release_sandboxes();
-                _exit(0);
-        }
         stop_requested = 1;
+        FCGX_ShutdownPending();
 }
 
 void serve_main(const struct sb_limits *l, struct pool_stats *st, int my_slot, const char *zygote)
@@ -382,14 +381,12 @@ void serve_main(const struct sb_limits *l, struct pool_stats *st, int my_slot, c
         while (!stop_requested) {
                 if (FCGX_Accept_r(&req) < 0)
                         break;
-                in_request = 1;
                 stats_set_state(stats, slot, SLOT_BUSY);
                 handle(&req);
                 FCGX_Finish_r(&req);
                 sb_discard(&used);
                 prepare_next();
                 stats_set_state(stats, slot, SLOT_IDLE);
-                in_request = 0;
         }
         release_sandboxes();
         _exit(0);
