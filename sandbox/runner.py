@@ -18,7 +18,6 @@
 
 
 def _pyexec_run(argv, warm=False):
-    import codecs
     import json
     import math
     import os
@@ -62,23 +61,10 @@ def _pyexec_run(argv, warm=False):
         os.closerange(1, 4)
         os._exit(code)
 
-    # Lone surrogates (from a str the script built) are not encodable as UTF-8: U+FFFD instead.
-    # (The UTF-8 encoder takes only ASCII text from a handler, so the bytes are given.)
-    codecs.register_error("pyexec_replace",
-                          lambda e: (b"\xef\xbf\xbd" * (e.end - e.start), e.end))
-
-    # Fresh streams on fds 1 and 2: in warm mode the inherited ones were opened on the zygote's
-    # /dev/null. Line-buffered, so what was printed before a timeout or a kill still reaches
-    # the client.
-    import io
-
-    def stream(fd):
-        raw = io.FileIO(fd, "w", closefd=False)
-        return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors="pyexec_replace",
-                                line_buffering=True)
-
-    sys.stdout = sys.__stdout__ = stream(1)
-    sys.stderr = sys.__stderr__ = stream(2)
+    # The script's streams: the ones the zygote made for it (see _pyexec_warm_up), else new.
+    streams = _warm_streams if warm and _warm_streams else _script_streams()
+    sys.stdout = sys.__stdout__ = streams[0]
+    sys.stderr = sys.__stderr__ = streams[1]
 
     if warm:
         # A fork inherits its parent's random state: reseed what the zygote may have seeded.
@@ -88,11 +74,15 @@ def _pyexec_run(argv, warm=False):
         random.seed()
         np = sys.modules.get("numpy")
         if np is not None:
-            np.random.seed()
+            # A key of 624 words from the kernel, as np.random.seed() would derive from 128
+            # bits, at a third of its cost in a fork (where seed() touches ~150 pages).
+            key = np.frombuffer(os.urandom(624 * 4), dtype=np.uint32)
+            np.random.set_state(("MT19937", key, 624))
 
     chunks = []
     while True:
-        chunk = os.read(SCRIPT_FD, 1 << 20)
+        # 64 KiB at a time: most scripts come in one read, without a 1 MiB buffer to shrink.
+        chunk = os.read(SCRIPT_FD, 64 << 10)
         if not chunk:
             break
         chunks.append(chunk)
@@ -256,6 +246,28 @@ def _pyexec_run(argv, warm=False):
     finish()
 
 
+def _script_streams():
+    """sys.stdout and sys.stderr for a script, on fds 1 and 2 as they are when it runs:
+    UTF-8, line-buffered so that what was printed before a timeout or a kill still reaches the
+    client, and lone surrogates (from a str the script built) written as U+FFFD."""
+    import codecs
+    import io
+
+    # (The UTF-8 encoder takes only ASCII text from a handler, so the bytes are given.)
+    codecs.register_error("pyexec_replace", lambda e: (b"\xef\xbf\xbd" * (e.end - e.start), e.end))
+
+    def stream(fd):
+        raw = io.FileIO(fd, "w", closefd=False)
+        return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors="pyexec_replace",
+                                line_buffering=True)
+
+    return stream(1), stream(2)
+
+
+# Warm mode: the script's streams, made by the zygote before any request (_pyexec_warm_up).
+_warm_streams = None
+
+
 def _pyexec_warm_up():
     """Warm mode, in the zygote before any request exists: do once what every request would
     otherwise do for the first time in its own fork. CPython sets up some machinery lazily on
@@ -275,6 +287,25 @@ def _pyexec_warm_up():
         text.write("warm\n")
         text.flush()
         text.detach()
+
+    # The script's streams, made here once instead of in every fork. They are made while fds 1
+    # and 2 are a pipe, as they are in the sandbox, so that what the objects learn about their
+    # descriptor (not seekable, so not telling) is what it will be; nothing is ever written to
+    # them here, so a fork starts with empty buffers.
+    import os
+
+    global _warm_streams
+    read_end, write_end = os.pipe()
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(write_end, 1)
+        os.dup2(write_end, 2)
+        _warm_streams = _script_streams()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, read_end, write_end):
+            os.close(fd)
     try:
         raise ValueError("warm-up")
     except ValueError as exc:
