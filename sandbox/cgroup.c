@@ -194,6 +194,32 @@ int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid)
         return 0;
 }
 
+int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT])
+{
+        for (int i = 0; i < SB_CG_COUNT; i++)
+                fds[i] = -1;
+        for (int i = 0; i < SB_CG_COUNT; i++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof(path), "%s/cgroup.procs", cg->path[i]);
+                if ((fds[i] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+                        int r = -errno;
+                        for (int k = 0; k < i; k++)
+                                (void)close(fds[k]);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int sb_cgroup_join_self(const int *fds, int n)
+{
+        /* "0" is the writer itself. */
+        for (int i = 0; i < n; i++)
+                if (write(fds[i], "0", 1) != 1)
+                        return -errno;
+        return 0;
+}
+
 void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes)
 {
         long long kills = read_number(cg->path[SB_CG_MEMORY], "memory.oom_control", "oom_kill");

@@ -21,6 +21,12 @@ struct sb_cgroup {
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen);
 /* Moves pid (the sandbox's init, before it starts) into the request's cgroups. 0 or -errno. */
 int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid);
+/* Opens the cgroups' cgroup.procs files for a process that joins them by itself: the fork of
+ * pyexec-zygote that becomes a warm script's process, before it runs anything that could be
+ * charged elsewhere. 0 or -errno. */
+int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT]);
+/* Moves the calling process into the cgroups whose cgroup.procs files fds[0..n) are. */
+int sb_cgroup_join_self(const int *fds, int n);
 /* Whether the kernel OOM-killed anything in it, and its peak memory use (-1 if unknown). */
 void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes);
 /* Removes the cgroups; call once every process in them is gone. */

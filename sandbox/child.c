@@ -1,23 +1,26 @@
 /* child.c — what runs inside the namespaces: init (PID 1) and the script's process.
  *
- * Theory of operation. sb_run() clone()s sb_child_main() into new namespaces. That process is
- * PID 1 of the sandbox ("init"). It waits until the parent has written its uid/gid maps, becomes
- * uid 0 of the new user namespace, builds the root file system and forks the script's process
- * (PID 2). PID 2 follows one linear recipe —
+ * Theory of operation. sb_prepare() clone()s sb_child_main() into new namespaces. That process
+ * is PID 1 of the sandbox ("init"). It waits until the parent has written its uid/gid maps,
+ * becomes uid 0 of the new user namespace, builds the root file system and forks the script's
+ * process (PID 2) — or, warm, says it is ready and pyexec-zygote forks PID 2, which joins the
+ * namespaces with setns() (zygote-main.c). PID 2 follows one linear recipe —
  *
  *     setup_session(); setup_fds(); setup_rlimits(); setup_credentials();
  *     setup_no_new_privs(); setup_seccomp(); exec_payload();
  *
  * — and any failure on the way is written to the CLOEXEC set-up pipe (the parent sees EOF when
- * execve succeeded, a message when it did not) before _exit(127). Init drops its capabilities,
- * reaps every process that ends up parented to it, and when PID 2 ends it reports PID 2's wait
- * status and the rusage of everything it reaped, then exits. Its exit makes the kernel kill
- * whatever else is left in the PID namespace, so nothing the script started outlives it. */
+ * execve succeeded, a message when it did not) before _exit(127). Init drops its capabilities
+ * and reaps every process that ends up parented to it. When PID 2 ends, its parent reports
+ * PID 2's wait status and rusage and init exits (cold: init is the parent) or is killed (warm:
+ * by the zygote). Init's end makes the kernel kill whatever else is left in the PID namespace,
+ * so nothing the script started outlives it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +45,7 @@ static __attribute__((noreturn)) void die(const struct sb_child_ctx *c, const ch
         char msg[512];
         int n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(err < 0 ? -err : err));
         if (n > 0)
-                (void)write_all(c->setup_err_wr, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+                (void)write_all(c->ends.setup_err_wr, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
         _exit(127);
 }
 
@@ -78,7 +81,7 @@ static void setup_fds(struct sb_child_ctx *c)
         if (devnull < 0)
                 die(c, "open(/dev/null)", errno);
         /* Lift every source above the target range first so no dup2 clobbers a later source. */
-        int *fds[] = { &devnull, &c->stdout_wr, &c->stderr_wr, &c->result_wr, &c->script_rd, &c->setup_err_wr };
+        int *fds[] = { &devnull, &c->ends.stdout_wr, &c->ends.stderr_wr, &c->ends.result_wr, &c->ends.script_rd, &c->ends.setup_err_wr };
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
                 int moved = fcntl(*fds[i], F_DUPFD_CLOEXEC, 10);
                 if (moved < 0)
@@ -86,15 +89,15 @@ static void setup_fds(struct sb_child_ctx *c)
                 *fds[i] = moved;
         }
         move_fd(c, devnull, 0);
-        move_fd(c, c->stdout_wr, 1);
-        move_fd(c, c->stderr_wr, 2);
-        move_fd(c, c->result_wr, SB_FD_RESULT);
-        move_fd(c, c->script_rd, SB_FD_SCRIPT);
-        if (dup2(c->setup_err_wr, 5) < 0)
+        move_fd(c, c->ends.stdout_wr, 1);
+        move_fd(c, c->ends.stderr_wr, 2);
+        move_fd(c, c->ends.result_wr, SB_FD_RESULT);
+        move_fd(c, c->ends.script_rd, SB_FD_SCRIPT);
+        if (dup2(c->ends.setup_err_wr, 5) < 0)
                 die(c, "dup2", errno);
         if (fcntl(5, F_SETFD, FD_CLOEXEC) < 0)
                 die(c, "fcntl(F_SETFD)", errno);
-        c->setup_err_wr = 5;
+        c->ends.setup_err_wr = 5;
         if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
                 die(c, "close_range", errno);
 }
@@ -125,8 +128,19 @@ static void setup_rlimits(const struct sb_child_ctx *c)
         set_rlimit(c, RLIMIT_STACK, "setrlimit(RLIMIT_STACK)", 8 << 20, 8 << 20);
 }
 
-/* Drops the capability bounding set (needs CAP_SETPCAP, so before the uid change), then becomes
- * the unprivileged script uid: that clears the effective, permitted and ambient sets. */
+/* Empties the effective, permitted and inheritable sets. */
+static int clear_capability_sets(void)
+{
+        struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2] = { { 0 } };
+        return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* Drops the capability bounding set (needs CAP_SETPCAP, so before the uid change), becomes the
+ * unprivileged script uid, then empties every other set explicitly. The uid change alone would
+ * not do: it clears capabilities only when a uid was 0 *in the process's user namespace*, and a
+ * warm script's process entered the namespace by setns() with a host uid the namespace does
+ * not map, keeping every capability in it (the adversarial suite caught this). */
 static void setup_credentials(const struct sb_child_ctx *c)
 {
         for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
@@ -140,6 +154,8 @@ static void setup_credentials(const struct sb_child_ctx *c)
                 die(c, "setresuid", errno);
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
                 die(c, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", errno);
+        if (clear_capability_sets() < 0)
+                die(c, "capset", errno);
 }
 
 static void setup_no_new_privs(const struct sb_child_ctx *c)
@@ -205,7 +221,7 @@ static __attribute__((noreturn)) void exec_payload(const struct sb_child_ctx *c,
                                 die(c, "putenv", errno);
                 /* No execve will close the set-up pipe: close it here, or the script could
                  * write to it and pass for a broken sandbox. */
-                (void)close(c->setup_err_wr);
+                (void)close(c->ends.setup_err_wr);
                 c->payload(&c->limits);
                 _exit(127);
         }
@@ -217,8 +233,10 @@ static __attribute__((noreturn)) void exec_payload(const struct sb_child_ctx *c,
         die(c, "execve(" PYTHON_PATH ")", errno);
 }
 
-static __attribute__((noreturn)) void run_script_process(struct sb_child_ctx *c, char **envp)
+__attribute__((noreturn)) void sb_script_process_main(struct sb_child_ctx *c)
 {
+        char *envp[SB_SCRIPT_ENV_MAX];
+        sb_build_script_env(envp, ARRAY_SIZE(envp));
         setup_session(c);
         setup_fds(c);
         setup_rlimits(c);
@@ -234,9 +252,7 @@ static __attribute__((noreturn)) void run_script_process(struct sb_child_ctx *c,
 
 static void drop_all_caps(const struct sb_child_ctx *c)
 {
-        struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-        struct __user_cap_data_struct data[2] = { { 0 } };
-        if (syscall(SYS_capset, &hdr, data) < 0)
+        if (clear_capability_sets() < 0)
                 die(c, "capset", errno);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 die(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
@@ -252,10 +268,10 @@ static void become_namespace_root(const struct sb_child_ctx *c)
                 die(c, "setresuid(0)", errno);
 }
 
-/* Init is a copy of the worker or the zygote: blank the command line it inherited (host
- * paths, the pool's options) and rename it, so /proc/1 inside tells the script nothing. The
- * script's own process replaces both with exec (cold) or inherits the blanks (warm). */
-static void hide_identity(void)
+/* Init is a copy of the worker, and a warm script's process one of pyexec-zygote: each blanks
+ * the command line it inherited (host paths, the pool's options) and renames itself, so /proc
+ * inside tells the script nothing. (A cold script's process execs, which replaces both.) */
+void sb_hide_identity(const char *name)
 {
         char stat[1024];
         int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
@@ -277,7 +293,31 @@ static void hide_identity(void)
                 if (start && end > start && end - start < (1UL << 20))
                         memset((void *)start, 0, end - start);
         }
-        (void)prctl(PR_SET_NAME, "init");
+        (void)prctl(PR_SET_NAME, name);
+}
+
+/* Warm: the script's process is not ours to fork. pyexec-zygote forks it and it joins our
+ * namespaces (its parent stays the zygote, which reports its end and then kills us). Init
+ * says the root is ready, keeps no descriptor at all, and reaps what the script orphans
+ * until it is killed. */
+static __attribute__((noreturn)) void reap_for_injected_script(struct sb_child_ctx *c)
+{
+        drop_all_caps(c);
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        /* Blocked, so an exit between the last waitpid() and sigwaitinfo() stays pending. */
+        if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0)
+                die(c, "init: sigprocmask", errno);
+        if (write_all(c->ready_wr, "r", 1) < 0)
+                _exit(127);
+        if (syscall(SYS_close_range, 0, ~0U, 0) < 0)
+                _exit(127);
+        for (;;) {
+                while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+                        ;
+                (void)sigwaitinfo(&chld, NULL);
+        }
 }
 
 int sb_child_main(void *arg)
@@ -291,42 +331,49 @@ int sb_child_main(void *arg)
         char go;
         if (read_all(c->go_rd, &go, 1) != 1)
                 _exit(127); /* the parent gave up; it is not listening for a reason */
-        (void)close(c->go_rd);
 
         /* The parent has moved us into this request's cgroup by now: make it our cgroup root. */
         if (unshare(CLONE_NEWCGROUP) < 0)
                 die(c, "unshare(CLONE_NEWCGROUP)", errno);
-        hide_identity();
+        sb_hide_identity("init");
         /* If the machine runs out of memory, sandboxes go first, not nginx or the pool: the only
          * bound across a sandbox's processes where there are no cgroups (containers). Written
          * while our credentials still own our /proc entries. */
         (void)write_text_file("/proc/self/oom_score_adj", 0, "1000");
         become_namespace_root(c);
+        /* A change of credentials clears the parent-death signal: set it again, then make sure
+         * the worker did not die in between (it holds the go pipe open while the sandbox
+         * lives, so its death shows as a hang-up). Without this an init whose worker was
+         * killed would outlive it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                die(c, "prctl(PR_SET_PDEATHSIG)", errno);
+        struct pollfd worker = { .fd = c->go_rd, .events = POLLIN };
+        if (poll(&worker, 1, 0) != 0)
+                _exit(127);
+        (void)close(c->go_rd);
 
         char err[400];
         int r = sb_setup_root(&c->limits, err, sizeof(err));
         if (r < 0) {
-                (void)write_all(c->setup_err_wr, err, strlen(err));
+                (void)write_all(c->ends.setup_err_wr, err, strlen(err));
                 _exit(127);
         }
         if (sethostname("pyexec", 6) < 0)
                 die(c, "sethostname", errno);
-
-        /* The environment is built here, before the fork, so PID 2 only copies pointers. */
-        char *envp[SB_SCRIPT_ENV_MAX];
-        sb_build_script_env(envp, ARRAY_SIZE(envp));
+        if (c->inject)
+                reap_for_injected_script(c);
 
         pid_t script = fork();
         if (script < 0)
                 die(c, "fork", errno);
         if (script == 0)
-                run_script_process(c, envp);
+                sb_script_process_main(c);
 
         /* Init keeps only the status pipe, as fd 3: not the script's pipes, and none of the
          * worker's descriptors (the FastCGI sockets above all). */
         drop_all_caps(c);
         int keep = 3;
-        if (dup2(c->status_wr, keep) < 0 || syscall(SYS_close_range, 0, keep - 1, 0) < 0 ||
+        if (dup2(c->ends.status_wr, keep) < 0 || syscall(SYS_close_range, 0, keep - 1, 0) < 0 ||
             syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
                 die(c, "init: closing descriptors", errno);
 

@@ -23,30 +23,48 @@ extern const char sb_runner_py[];
  * It must not return. */
 typedef void (*sb_payload_fn)(const struct sb_limits *limits);
 
-/* Everything the clone()d child needs; it lives in the parent's memory and is copied into the
- * child with the rest of the address space. */
+/* The script process's ends of a sandbox's pipes. */
+struct sb_child_ends {
+        int script_rd, stdout_wr, stderr_wr, result_wr;
+        int setup_err_wr; /* CLOEXEC: a set-up failure is written here; EOF means the payload started */
+        int status_wr;    /* the script's wait status and rusage are reported here when it ends */
+};
+void sb_child_ends_close(struct sb_child_ends *e);
+
+/* Everything a sandbox's init or script process needs; it lives in the parent's memory and
+ * is copied into the child with the rest of the address space. */
 struct sb_child_ctx {
         struct sb_limits limits;
         sb_payload_fn payload; /* NULL: execve python3 with the runner */
+        bool inject;      /* warm: init forks no script process; pyexec-zygote injects one */
         int go_rd;        /* the worker writes one byte once maps and cgroup are in place */
-        int setup_err_wr; /* CLOEXEC: a set-up failure is written here; EOF means the payload started */
-        int status_wr;    /* init reports the script's wait status and rusage here */
-        int stdout_wr, stderr_wr, result_wr, script_rd;
+        int ready_wr;     /* inject: init writes one byte here once the root is built */
+        struct sb_child_ends ends;
 };
-
 
 /* Makes the pipes and clone()s init into new namespaces in the calling process. On success,
- * *pid is init and *ends the parent's ends (all CLOEXEC); init waits for the go byte. 0, or
- * -errno with err set. */
-int sb_spawn_init(const struct sb_limits *limits, sb_payload_fn payload, pid_t *pid, struct sb_parent_ends *ends,
-                  char *err, size_t errlen);
+ * *pid is init and *ends the parent's ends (all CLOEXEC); init waits for the go byte. Cold
+ * (inject false): init forks the script's process, which execve()s python3; the child ends
+ * are closed here. Warm (inject true): init builds the root, says so on ready_rd and waits;
+ * the child ends are left in *kept for pyexec-zygote, whose fork joins init's namespaces and
+ * becomes the script's process (see zygote-main.c). 0, or -errno with err set. */
+int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,
+                  struct sb_child_ends *kept, char *err, size_t errlen);
 void sb_parent_ends_close(struct sb_parent_ends *ends);
 
-/* What init sends the parent once the script's process has ended. */
+/* The script's process from its first step on: session, descriptors (ctx->ends become fds
+ * 1-4), rlimits, credentials, no_new_privs, seccomp, then the payload. Never returns. */
+__attribute__((noreturn)) void sb_script_process_main(struct sb_child_ctx *ctx);
+
+/* What the parent of the script's process (init cold, pyexec-zygote warm) reports on the
+ * status pipe once that process has ended. */
 struct sb_init_report {
         int wait_status;
-        struct rusage usage; /* RUSAGE_CHILDREN of init: the script and all it reaped */
+        struct rusage usage; /* the script's process and the children it reaped (cold: all init reaped) */
 };
+
+/* Blanks the calling process's command line and sets its name (comm). */
+void sb_hide_identity(const char *name);
 
 /* Fills envp (cap entries, NULL-terminated) with the script's scrubbed environment. */
 #define SB_SCRIPT_ENV_MAX 24

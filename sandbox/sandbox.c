@@ -1,8 +1,9 @@
 /* sandbox.c — the worker's side of a run: prepare a sandbox, feed it, watch it, read it.
  *
- * sb_prepare() gets init clone()d into new namespaces — here (cold) or in pyexec-zygote
- * (warm) — writes the user namespace's uid/gid maps, moves init into the request's cgroup and
- * lets it go: init builds the root and forks the script's process, which confines itself and
+ * sb_prepare() clone()s init into new namespaces, writes the user namespace's uid/gid maps,
+ * moves init into the request's cgroup and lets it go: init builds the root, and then either
+ * forks the script's process itself (cold) or says it is ready and pyexec-zygote forks one
+ * that joins its namespaces and cgroups (warm). The script's process confines itself and
  * blocks reading its script. A prepared sandbox can wait for a request (prefork).
  *
  * sb_execute() writes the script and polls the pipes until each is at EOF or the wall-clock
@@ -30,6 +31,7 @@
 #define SETUP_ERR_MAX 1024
 /* How long to keep draining after the kill: the kernel tears the namespace down in far less. */
 #define DRAIN_AFTER_KILL_MS 2000
+#define READY_TIMEOUT_MS 5000 /* init building the root, on a busy machine */
 
 void sb_outcome_free(struct sb_outcome *o)
 {
@@ -103,10 +105,8 @@ static void wait_init_gone(struct sb_prepared *p)
                 while (poll(&pfd, 1, 5000) < 0 && errno == EINTR)
                         ;
         }
-        /* Cold: init is our child and must be reaped. Warm: pyexec-zygote reaps it. */
-        if (p->own_child)
-                while (waitpid(p->init, NULL, __WALL) < 0 && errno == EINTR)
-                        ;
+        while (waitpid(p->init, NULL, __WALL) < 0 && errno == EINTR)
+                ;
 }
 
 void sb_discard(struct sb_prepared *p)
@@ -129,30 +129,63 @@ bool sb_prepared_usable(const struct sb_prepared *p)
         return poll(&pfd, 1, 0) == 0;
 }
 
+/* Warm: once init has built the root, pyexec-zygote forks the script's process into it. */
+static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote, struct sb_child_ends *kept,
+                                 char *err, size_t errlen)
+{
+        struct pollfd pfd = { .fd = p->ends.ready_rd, .events = POLLIN };
+        int r;
+        while ((r = poll(&pfd, 1, READY_TIMEOUT_MS)) < 0 && errno == EINTR)
+                ;
+        char byte;
+        if (r <= 0 || read(p->ends.ready_rd, &byte, 1) != 1) {
+                /* Init failed (and said why on the set-up pipe, now at EOF with our copy of its
+                 * write end closed), or hangs. */
+                sb_child_ends_close(kept);
+                char why[SETUP_ERR_MAX + 1] = "";
+                if (r > 0) {
+                        ssize_t n = read_all(p->ends.setup_err_rd, why, SETUP_ERR_MAX);
+                        why[n > 0 ? n : 0] = '\0';
+                }
+                snprintf(err, errlen, "setting up the sandbox: %s", why[0] ? why : r == 0 ? "init did not get ready" : "init died");
+                return r == 0 ? -ETIMEDOUT : -EPIPE;
+        }
+        int cgroup_fds[SB_CG_COUNT], ncgroups = 0;
+        if (p->cg.active) {
+                if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) < 0) {
+                        snprintf(err, errlen, "opening the request's cgroup.procs: %s", strerror(-r));
+                        return r;
+                }
+                ncgroups = SB_CG_COUNT;
+        }
+        pid_t script;
+        r = sb_zygote_inject(zygote, &p->limits, p->ends.pidfd, kept, cgroup_fds, ncgroups, &script, err, errlen);
+        for (int i = 0; i < ncgroups; i++)
+                (void)close(cgroup_fds[i]);
+        return r;
+}
+
 int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct sb_prepared *p, char *err,
                size_t errlen)
 {
         int r;
         memset(p, 0, sizeof(*p));
         p->limits = *limits;
-        p->ends = (struct sb_parent_ends){ -1, -1, -1, -1, -1, -1, -1, -1 };
+        memset(&p->ends, 0xff, sizeof(p->ends)); /* every fd -1 */
+        struct sb_child_ends kept;
+        memset(&kept, 0xff, sizeof(kept));
         if (sb_cgroups_enabled()) {
                 r = sb_cgroup_create(&p->cg, limits, err, errlen);
                 if (r < 0)
                         return r;
         }
-        if (zygote) {
-                r = sb_zygote_spawn(zygote, limits, &p->init, &p->ends, err, errlen);
-                p->warm = true;
-        } else {
-                r = sb_spawn_init(limits, NULL, &p->init, &p->ends, err, errlen);
-                p->own_child = true;
-        }
+        r = sb_spawn_init(limits, zygote != NULL, &p->init, &p->ends, &kept, err, errlen);
         if (r < 0) {
                 sb_cgroup_destroy(&p->cg);
                 return r;
         }
         p->active = true;
+        p->warm = zygote != NULL;
 
         r = write_id_maps(p->init, limits->uid_base, err, errlen);
         if (r == 0 && p->cg.active && (r = sb_cgroup_attach(&p->cg, p->init)) < 0)
@@ -161,12 +194,18 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
                 r = -EPIPE;
                 snprintf(err, errlen, "starting the sandbox's init: it died");
         }
+        if (r == 0 && zygote)
+                r = inject_script_process(p, zygote, &kept, err, errlen);
+        sb_child_ends_close(&kept);
         if (r < 0) {
                 sb_discard(p);
                 return r;
         }
-        (void)close(p->ends.go_wr);
-        p->ends.go_wr = -1;
+        /* go_wr stays open while the sandbox lives: init tells our death by it (child.c). */
+        if (p->ends.ready_rd >= 0) {
+                (void)close(p->ends.ready_rd);
+                p->ends.ready_rd = -1;
+        }
         return 0;
 }
 

@@ -56,15 +56,14 @@ void sb_outcome_free(struct sb_outcome *o);
 
 struct sb_zygote; /* warm mode's interpreter holder: zygote.h */
 
-/* The worker's ends of a spawned sandbox's pipes, in the order they travel between
- * pyexec-zygote and the worker (SCM_RIGHTS), pidfd first. */
+/* The worker's ends of a sandbox's pipes. */
 struct sb_parent_ends {
         int pidfd;        /* init's pidfd: readable once init (and so the namespace) is gone */
         int go_wr;
+        int ready_rd;     /* warm: init writes one byte once the root is built */
         int script_wr;
         int stdout_rd, stderr_rd, result_rd, setup_err_rd, status_rd;
 };
-#define SB_PARENT_END_COUNT 8
 
 
 /* A sandbox made ahead of its script: namespaces, root, cgroup and confinement are in place
@@ -73,8 +72,7 @@ struct sb_prepared {
         bool active;     /* something to discard */
         bool executed;   /* its script has run: only sb_discard() is left */
         bool warm;       /* the script's process is a fork of pyexec-zygote */
-        bool own_child;  /* init is our child (cold), else pyexec-zygote's */
-        pid_t init;
+        pid_t init;      /* our child */
         struct sb_parent_ends ends;
         struct sb_cgroup cg;
         struct sb_limits limits;

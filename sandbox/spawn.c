@@ -1,10 +1,11 @@
 /* spawn.c — make a sandbox's pipes and clone() its init into new namespaces.
  *
- * This is the one step that must run in the process whose memory the sandbox starts from: the
- * worker itself in cold mode (init then forks a process that execve()s python3), or
- * pyexec-zygote in warm mode (the script's process is a fork of an interpreter that has
- * already imported numpy and pandas). Everything else — uid/gid maps, the cgroup, feeding the
- * script, watching the run — is done by the worker with the ends returned here. */
+ * The worker clones init from itself in both modes: a copy of a small process is cheap to
+ * make and to tear down. Cold, init forks the script's process, which execve()s python3.
+ * Warm, the script's process is a fork of pyexec-zygote (an interpreter that has already
+ * imported numpy and pandas) that joins init's namespaces; init forks nothing. Either way
+ * the uid/gid maps, the cgroup, feeding the script and watching the run are the worker's,
+ * with the ends returned here. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +23,18 @@
 
 void sb_parent_ends_close(struct sb_parent_ends *e)
 {
-        int *all[] = { &e->pidfd, &e->go_wr, &e->script_wr, &e->stdout_rd, &e->stderr_rd,
-                       &e->result_rd, &e->setup_err_rd, &e->status_rd };
+        int *all[] = { &e->pidfd, &e->go_wr, &e->ready_rd, &e->script_wr, &e->stdout_rd,
+                       &e->stderr_rd, &e->result_rd, &e->setup_err_rd, &e->status_rd };
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+                if (*all[i] >= 0)
+                        (void)close(*all[i]);
+                *all[i] = -1;
+        }
+}
+
+void sb_child_ends_close(struct sb_child_ends *e)
+{
+        int *all[] = { &e->script_rd, &e->stdout_wr, &e->stderr_wr, &e->result_wr, &e->setup_err_wr, &e->status_wr };
         for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
                 if (*all[i] >= 0)
                         (void)close(*all[i]);
@@ -62,28 +73,25 @@ int sb_network_private(char *err, size_t errlen)
         return 0;
 }
 
-int sb_spawn_init(const struct sb_limits *limits, sb_payload_fn payload, pid_t *pid, struct sb_parent_ends *ends,
-                  char *err, size_t errlen)
+int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,
+                  struct sb_child_ends *kept, char *err, size_t errlen)
 {
-        struct sb_child_ctx ctx = { .limits = *limits, .payload = payload };
+        struct sb_child_ctx ctx = { .limits = *limits, .inject = inject, .go_rd = -1, .ready_wr = -1 };
         cleanup_free char *stack = NULL;
         struct sb_parent_ends e;
         memset(&e, 0xff, sizeof(e)); /* every fd -1 */
-        int *child_ends[] = { &ctx.go_rd, &ctx.script_rd, &ctx.stdout_wr, &ctx.stderr_wr,
-                              &ctx.result_wr, &ctx.setup_err_wr, &ctx.status_wr };
-        for (size_t i = 0; i < ARRAY_SIZE(child_ends); i++)
-                *child_ends[i] = -1;
+        memset(&ctx.ends, 0xff, sizeof(ctx.ends));
+        struct sb_child_ends *c = &ctx.ends;
 
         int r = sb_seccomp_compile();
         if (r < 0) {
                 snprintf(err, errlen, "compiling the seccomp filter: %s", strerror(-r));
                 goto out;
         }
-        if ((r = make_pipe(&ctx.go_rd, &e.go_wr)) < 0 || (r = make_pipe(&ctx.script_rd, &e.script_wr)) < 0 ||
-            (r = make_pipe(&e.stdout_rd, &ctx.stdout_wr)) < 0 || (r = make_pipe(&e.stderr_rd, &ctx.stderr_wr)) < 0 ||
-            (r = make_pipe(&e.result_rd, &ctx.result_wr)) < 0 ||
-            (r = make_pipe(&e.setup_err_rd, &ctx.setup_err_wr)) < 0 ||
-            (r = make_pipe(&e.status_rd, &ctx.status_wr)) < 0) {
+        if ((r = make_pipe(&ctx.go_rd, &e.go_wr)) < 0 || (inject && (r = make_pipe(&e.ready_rd, &ctx.ready_wr)) < 0) ||
+            (r = make_pipe(&c->script_rd, &e.script_wr)) < 0 || (r = make_pipe(&e.stdout_rd, &c->stdout_wr)) < 0 ||
+            (r = make_pipe(&e.stderr_rd, &c->stderr_wr)) < 0 || (r = make_pipe(&e.result_rd, &c->result_wr)) < 0 ||
+            (r = make_pipe(&e.setup_err_rd, &c->setup_err_wr)) < 0 || (r = make_pipe(&e.status_rd, &c->status_wr)) < 0) {
                 snprintf(err, errlen, "creating pipes: %s", strerror(-r));
                 goto out;
         }
@@ -113,10 +121,16 @@ int sb_spawn_init(const struct sb_limits *limits, sb_payload_fn payload, pid_t *
         *pid = child;
         *ends = e;
         memset(&e, 0xff, sizeof(e)); /* handed over */
+        if (inject) {
+                *kept = ctx.ends;
+                memset(&ctx.ends, 0xff, sizeof(ctx.ends)); /* handed over */
+        }
 out:
-        for (size_t i = 0; i < ARRAY_SIZE(child_ends); i++)
-                if (*child_ends[i] >= 0)
-                        (void)close(*child_ends[i]);
+        if (ctx.go_rd >= 0)
+                (void)close(ctx.go_rd);
+        if (ctx.ready_wr >= 0)
+                (void)close(ctx.ready_wr);
+        sb_child_ends_close(&ctx.ends);
         sb_parent_ends_close(&e);
         return r;
 }

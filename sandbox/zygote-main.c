@@ -7,14 +7,20 @@
  * children's collector does not touch, and so copy, every preloaded object). It must end up
  * single-threaded: forking a process with other threads leaves their locks held forever.
  *
- * Then, per request: clone() a sandbox init whose script process will run the runner in this
- * interpreter (warm_payload), hand the pipes to the worker, reap inits that have ended. */
+ * Then, per request: fork a script process into the namespaces of an init the worker has
+ * prepared (inject): it joins the request's cgroups and init's namespaces, confines itself and
+ * runs the runner in this interpreter (warm_payload). When it ends, report how (the status
+ * pipe) and kill its init, which ends the sandbox. Only the script's process is a fork of this
+ * large process: init is a copy of the small worker, so a request copies and frees the
+ * interpreter's page tables once, not twice. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,12 +28,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "util.h"
 #include "zygote_proto.h"
 
 static PyObject *runner_module;
@@ -240,40 +248,215 @@ static int init_python(const char *preload, char *err, size_t errlen)
         return 0;
 }
 
-static volatile sig_atomic_t child_exited;
-static void on_sigchld(int sig) { (void)sig; child_exited = 1; }
+/* ---- script processes ------------------------------------------------------------------ */
+
+/* The script processes forked and not yet reaped: where to report each one's end, and the
+ * init to kill then (the end of the script's process is the end of its sandbox, as when init
+ * is its parent in cold mode). A worker has at most a prepared and a running one per zygote,
+ * and one being torn down. */
+#define MAX_LIVE 16
+static struct live {
+        pid_t pid;
+        int status_wr;
+        int init_pidfd;
+} live[MAX_LIVE];
+
+/* Our own PID namespace, to return to after forking into a sandbox's (see inject). */
+static int own_pidns = -1;
 
 static void reap(void)
 {
-        child_exited = 0;
-        while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-                ;
+        int st;
+        struct rusage ru;
+        pid_t pid;
+        while ((pid = wait4(-1, &st, WNOHANG | __WALL, &ru)) > 0) {
+                for (int i = 0; i < MAX_LIVE; i++) {
+                        if (live[i].pid != pid)
+                                continue;
+                        struct sb_init_report report = { .wait_status = st, .usage = ru };
+                        (void)write_all(live[i].status_wr, &report, sizeof(report));
+                        (void)close(live[i].status_wr);
+                        (void)syscall(SYS_pidfd_send_signal, live[i].init_pidfd, SIGKILL, NULL, 0);
+                        (void)close(live[i].init_pidfd);
+                        live[i].pid = 0;
+                }
+        }
 }
 
-static void serve_one(const struct sb_limits *l)
+/* Without CAP_SYS_ADMIN of its own (a least-privilege container) the zygote cannot enter a
+ * sandbox's PID namespace to fork into it; its fork can, together with the user namespace,
+ * but only its own children are then in it. So the fork forks once more and stays outside as
+ * a relay: it keeps nothing open, waits for the script's process and ends the way it did, so
+ * that the zygote's report is the script process's. */
+static __attribute__((noreturn)) void relay_end_of(pid_t script)
 {
-        struct zy_reply reply = { 0 };
-        struct sb_parent_ends ends;
-        int r = sb_spawn_init(l, warm_payload, &reply.pid, &ends, reply.message, sizeof(reply.message));
-        if (r < 0) {
-                reply.err = -r;
-                (void)send(ZY_CONTROL_FD, &reply, sizeof(reply), MSG_NOSIGNAL);
+        (void)syscall(SYS_close_range, 0, ~0U, 0);
+        int st;
+        while (waitpid(script, &st, __WALL) < 0)
+                if (errno != EINTR)
+                        _exit(127);
+        if (WIFSIGNALED(st)) {
+                struct rlimit no_core = { 0, 0 };
+                (void)setrlimit(RLIMIT_CORE, &no_core);
+                (void)signal(WTERMSIG(st), SIG_DFL);
+                sigset_t all;
+                sigemptyset(&all);
+                (void)sigprocmask(SIG_SETMASK, &all, NULL);
+                (void)raise(WTERMSIG(st));
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 127);
+}
+
+/* The fork, from its first instruction: into the request's cgroups, into init's namespaces,
+ * then the script process's recipe with the interpreter as payload. Runs zygote code only
+ * until the recipe has confined it. relay: the zygote could not fork into the PID namespace
+ * (see relay_end_of). */
+static __attribute__((noreturn)) void become_script_process(const struct zy_inject *req, int *fds, bool relay)
+{
+        struct sb_child_ctx ctx = { .limits = req->limits, .payload = warm_payload, .go_rd = -1, .ready_wr = -1 };
+        ctx.ends = (struct sb_child_ends){ fds[ZY_INJECT_FD_ENDS], fds[ZY_INJECT_FD_ENDS + 1], fds[ZY_INJECT_FD_ENDS + 2],
+                                           fds[ZY_INJECT_FD_ENDS + 3], fds[ZY_INJECT_FD_ENDS + 4], -1 };
+        /* The report is the zygote's to write: the script must not hold its pipe. */
+        (void)close(fds[ZY_INJECT_FD_ENDS + 5]);
+        (void)close(ZY_CONTROL_FD);
+        (void)close(own_pidns);
+        const char *step = NULL;
+        int e = 0;
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) { /* the zygote's death ends its sandboxes */
+                step = "prctl(PR_SET_PDEATHSIG)";
+                e = errno;
+        }
+        /* Charged to the request from the first copied page on. */
+        if (!step && sb_cgroup_join_self(fds + ZY_INJECT_FD_CGROUPS, req->ncgroups) < 0) {
+                step = "joining the request's cgroups";
+                e = errno;
+        }
+        /* As init does for itself: sandboxes go first when the machine runs out of memory.
+         * Written while this process still owns its /proc entries. */
+        if (!step && write_text_file("/proc/self/oom_score_adj", 0, "1000") < 0) {
+                step = "writing oom_score_adj";
+                e = errno;
+        }
+        int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+        if (!req->limits.share_caller_netns)
+                flags |= CLONE_NEWNET;
+        if (relay)
+                flags |= CLONE_NEWPID;
+        if (!step && setns(fds[ZY_INJECT_FD_PIDFD], flags) < 0) {
+                step = "setns() into the sandbox's namespaces";
+                e = errno;
+        }
+        if (!step && relay) {
+                pid_t script = fork();
+                if (script > 0)
+                        relay_end_of(script);
+                if (script < 0) {
+                        step = "fork";
+                        e = errno;
+                } else if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+                        step = "prctl(PR_SET_PDEATHSIG)";
+                        e = errno;
+                }
+        }
+        if (step) {
+                char msg[256];
+                int n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(e));
+                (void)write_all(ctx.ends.setup_err_wr, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+                _exit(127);
+        }
+        (void)close(fds[ZY_INJECT_FD_PIDFD]);
+        for (int i = 0; i < req->ncgroups; i++)
+                (void)close(fds[ZY_INJECT_FD_CGROUPS + i]);
+        sigset_t all;
+        sigemptyset(&all);
+        (void)sigprocmask(SIG_SETMASK, &all, NULL); /* the zygote keeps SIGCHLD blocked */
+        sb_hide_identity("python3");
+        sb_script_process_main(&ctx);
+}
+
+static void reply(int err, pid_t pid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reply(int err, pid_t pid, const char *fmt, ...)
+{
+        struct zy_reply r = { .err = err, .pid = pid };
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r.message, sizeof(r.message), fmt, ap);
+        va_end(ap);
+        (void)send(ZY_CONTROL_FD, &r, sizeof(r), MSG_NOSIGNAL);
+}
+
+/* Forks a script process into the sandbox whose init's pidfd is fds[0]. Forking into its PID
+ * namespace takes setns() in the zygote itself (a PID namespace applies to children only);
+ * the zygote returns to its own at once. Without the right to (EPERM), the fork relays. */
+static void inject(const struct zy_inject *req, int *fds, int nfds)
+{
+        int slot = -1;
+        for (int i = 0; i < MAX_LIVE && slot < 0; i++)
+                if (live[i].pid == 0)
+                        slot = i;
+        if (nfds != ZY_INJECT_FD_CGROUPS + req->ncgroups || req->ncgroups < 0 || req->ncgroups > SB_CG_COUNT) {
+                reply(EPROTO, 0, "pyexec-zygote: a request with %d descriptors", nfds);
                 return;
         }
-        int fds[SB_PARENT_END_COUNT] = { ends.pidfd, ends.go_wr, ends.script_wr, ends.stdout_rd,
-                                         ends.stderr_rd, ends.result_rd, ends.setup_err_rd, ends.status_rd };
-        char control[CMSG_SPACE(sizeof(fds))];
-        memset(control, 0, sizeof(control));
-        struct iovec iov = { &reply, sizeof(reply) };
+        if (slot < 0) {
+                reply(EAGAIN, 0, "pyexec-zygote: %d script processes already running", MAX_LIVE);
+                return;
+        }
+        bool relay = false;
+        if (setns(fds[ZY_INJECT_FD_PIDFD], CLONE_NEWPID) < 0) {
+                if (errno != EPERM) {
+                        reply(errno, 0, "setns() into the sandbox's PID namespace: %s", strerror(errno));
+                        return;
+                }
+                relay = true;
+        }
+        pid_t pid = fork();
+        int fork_errno = errno;
+        if (pid == 0)
+                become_script_process(req, fds, relay);
+        if (!relay && setns(own_pidns, CLONE_NEWPID) < 0) {
+                /* Every later fork would land in that sandbox: stop; the worker starts anew. */
+                reply(errno, 0, "setns() back into the zygote's PID namespace: %s", strerror(errno));
+                _exit(1);
+        }
+        if (pid < 0) {
+                reply(fork_errno, 0, "fork: %s", strerror(fork_errno));
+                return;
+        }
+        live[slot] = (struct live){ .pid = pid, .status_wr = fds[ZY_INJECT_FD_ENDS + 5], .init_pidfd = fds[ZY_INJECT_FD_PIDFD] };
+        fds[ZY_INJECT_FD_ENDS + 5] = fds[ZY_INJECT_FD_PIDFD] = -1; /* kept */
+        reply(0, pid, "ok");
+}
+
+static volatile sig_atomic_t child_exited;
+static void on_sigchld(int sig) { (void)sig; child_exited = 1; }
+
+/* Receives one request; its descriptors land in fds. Returns the datagram's length, 0 when
+ * the worker is gone, -1 on a transient error. */
+static ssize_t receive(struct zy_inject *req, int *fds, int *nfds)
+{
+        char control[CMSG_SPACE(sizeof(int) * ZY_INJECT_FDS_MAX)];
+        struct iovec iov = { req, sizeof(*req) };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(fds));
-        memcpy(CMSG_DATA(c), fds, sizeof(fds));
-        if (sendmsg(ZY_CONTROL_FD, &msg, MSG_NOSIGNAL) < 0)
-                (void)syscall(SYS_pidfd_send_signal, ends.pidfd, SIGKILL, NULL, 0); /* nobody will use it */
-        sb_parent_ends_close(&ends);
+        ssize_t n = recvmsg(ZY_CONTROL_FD, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        *nfds = 0;
+        if (n <= 0)
+                return n == 0 ? 0 : (errno == EAGAIN || errno == EINTR ? -1 : 0);
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                int *in = (int *)CMSG_DATA(c);
+                for (int i = 0; i < count; i++) {
+                        if (*nfds < ZY_INJECT_FDS_MAX)
+                                fds[(*nfds)++] = in[i];
+                        else
+                                (void)close(in[i]);
+                }
+        }
+        if ((size_t)n != sizeof(*req) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+                req->ncgroups = -1; /* refused by inject() */
+        return n;
 }
 
 int main(int argc, char **argv)
@@ -285,24 +468,48 @@ int main(int argc, char **argv)
                 send_hello(0, "pyexec-zygote: %s", err);
                 return 1;
         }
+        /* Compiled once here; each script process installs the program. */
+        int r = sb_seccomp_compile();
+        if (r < 0) {
+                send_hello(0, "pyexec-zygote: compiling the seccomp filter: %s", strerror(-r));
+                return 1;
+        }
+        own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pidns < 0) {
+                send_hello(0, "pyexec-zygote: opening /proc/self/ns/pid: %s", strerror(errno));
+                return 1;
+        }
+        /* SIGCHLD is blocked except inside ppoll(), so an exit is never missed between the
+         * check and the wait: a report the worker waits for is sent at once. */
         struct sigaction sa = { .sa_handler = on_sigchld };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGCHLD, &sa, NULL);
+        sigset_t chld, waiting;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &chld, &waiting);
+        sigdelset(&waiting, SIGCHLD);
         send_hello(1, "ready");
 
         for (;;) {
-                struct sb_limits l;
-                ssize_t n = recv(ZY_CONTROL_FD, &l, sizeof(l), 0);
-                int recv_errno = errno; /* reap() would overwrite it */
-                if (child_exited)
+                struct pollfd pfd = { .fd = ZY_CONTROL_FD, .events = POLLIN };
+                r = ppoll(&pfd, 1, NULL, &waiting);
+                if (child_exited) {
+                        child_exited = 0;
                         reap();
-                if (n < 0 && recv_errno == EINTR)
+                }
+                if (r <= 0)
                         continue;
-                if (n <= 0)
+                struct zy_inject req;
+                int fds[ZY_INJECT_FDS_MAX], nfds;
+                ssize_t n = receive(&req, fds, &nfds);
+                if (n == 0)
                         break; /* the worker is gone */
-                if (n != (ssize_t)sizeof(l))
-                        continue;
-                serve_one(&l);
+                if (n > 0)
+                        inject(&req, fds, nfds);
+                for (int i = 0; i < nfds; i++)
+                        if (fds[i] >= 0)
+                                (void)close(fds[i]);
         }
         return 0;
 }

@@ -2,8 +2,10 @@
  *
  * The messages on the SOCK_SEQPACKET socket (one datagram each):
  *   zygote -> worker, once:   struct zy_hello  (ready, or why it could not initialise)
- *   worker -> zygote:         struct sb_limits (spawn a sandbox init under these limits)
- *   zygote -> worker:         struct zy_reply  + SCM_RIGHTS of the SB_PARENT_END_COUNT ends */
+ *   worker -> zygote:         struct zy_inject + SCM_RIGHTS (init's pidfd, the script
+ *                             process's ends, its cgroups): fork a script process into the
+ *                             namespaces of this prepared init
+ *   zygote -> worker:         struct zy_reply  (its pid, or why not) */
 #define _GNU_SOURCE
 #include "zygote.h"
 
@@ -26,7 +28,7 @@
 #define START_TIMEOUT_MS 120000 /* importing pandas on a busy 2-core machine */
 #define SPAWN_TIMEOUT_MS 5000
 
-static int recv_timeout(int sock, void *buf, size_t len, int *fds, int nfds, int *got_fds, int timeout_ms)
+static int recv_timeout(int sock, void *buf, size_t len, int timeout_ms)
 {
         struct pollfd pfd = { .fd = sock, .events = POLLIN };
         int r;
@@ -36,36 +38,14 @@ static int recv_timeout(int sock, void *buf, size_t len, int *fds, int nfds, int
                 return -errno;
         if (r == 0)
                 return -ETIMEDOUT;
-        char control[CMSG_SPACE(sizeof(int) * SB_PARENT_END_COUNT)];
-        struct iovec iov = { buf, len };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
         ssize_t n;
-        while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        while ((n = recv(sock, buf, len, 0)) < 0 && errno == EINTR)
                 ;
         if (n < 0)
                 return -errno;
         if (n == 0)
                 return -ECONNRESET;
-        *got_fds = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                        continue;
-                int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                int *in = (int *)CMSG_DATA(c);
-                for (int i = 0; i < count; i++) {
-                        if (*got_fds < nfds)
-                                fds[(*got_fds)++] = in[i];
-                        else
-                                (void)close(in[i]);
-                }
-        }
-        if ((size_t)n != len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-                for (int i = 0; i < *got_fds; i++)
-                        (void)close(fds[i]);
-                *got_fds = 0;
-                return -EPROTO;
-        }
-        return 0;
+        return (size_t)n == len ? 0 : -EPROTO;
 }
 
 void sb_zygote_default_path(char *out, size_t outlen)
@@ -112,8 +92,7 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
         z->sock = sv[0];
 
         struct zy_hello hello;
-        int got = 0;
-        int r = recv_timeout(z->sock, &hello, sizeof(hello), NULL, 0, &got, START_TIMEOUT_MS);
+        int r = recv_timeout(z->sock, &hello, sizeof(hello), START_TIMEOUT_MS);
         if (r < 0) {
                 snprintf(err, errlen, "%s did not start: %s", path, r == -ECONNRESET ? "it exited" : strerror(-r));
                 sb_zygote_stop(z);
@@ -128,41 +107,49 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
         return 0;
 }
 
-int sb_zygote_spawn(struct sb_zygote *z, const struct sb_limits *l, pid_t *init, struct sb_parent_ends *ends,
-                    char *err, size_t errlen)
+int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, int init_pidfd, const struct sb_child_ends *ends,
+                     const int *cgroup_fds, int ncgroups, pid_t *pid, char *err, size_t errlen)
 {
         if (z->sock < 0) {
                 snprintf(err, errlen, "the zygote is not running");
                 return -ENOTCONN;
         }
+        struct zy_inject req = { .limits = *l, .ncgroups = ncgroups };
+        int fds[ZY_INJECT_FDS_MAX] = { init_pidfd, ends->script_rd, ends->stdout_wr, ends->stderr_wr,
+                                       ends->result_wr, ends->setup_err_wr, ends->status_wr };
+        for (int i = 0; i < ncgroups && i < SB_CG_COUNT; i++)
+                fds[ZY_INJECT_FD_CGROUPS + i] = cgroup_fds[i];
+        size_t nfds = (size_t)ZY_INJECT_FD_CGROUPS + (size_t)ncgroups;
+        char control[CMSG_SPACE(sizeof(fds))];
+        memset(control, 0, sizeof(control));
+        struct iovec iov = { &req, sizeof(req) };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                              .msg_controllen = CMSG_SPACE(sizeof(int) * nfds) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
         ssize_t n;
-        while ((n = send(z->sock, l, sizeof(*l), MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        while ((n = sendmsg(z->sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
                 ;
-        if (n != (ssize_t)sizeof(*l)) {
+        if (n != (ssize_t)sizeof(req)) {
                 int e = n < 0 ? errno : EPROTO;
-                snprintf(err, errlen, "asking the zygote for a sandbox: %s", strerror(e));
+                snprintf(err, errlen, "asking the zygote for a script process: %s", strerror(e));
                 return -e;
         }
         struct zy_reply reply;
-        int fds[SB_PARENT_END_COUNT], got = 0;
-        int r = recv_timeout(z->sock, &reply, sizeof(reply), fds, SB_PARENT_END_COUNT, &got, SPAWN_TIMEOUT_MS);
+        int r = recv_timeout(z->sock, &reply, sizeof(reply), SPAWN_TIMEOUT_MS);
         if (r < 0) {
                 snprintf(err, errlen, "the zygote did not answer: %s", r == -ECONNRESET ? "it exited" : strerror(-r));
                 return r;
         }
-        if (reply.err != 0 || got != SB_PARENT_END_COUNT) {
-                for (int i = 0; i < got; i++)
-                        (void)close(fds[i]);
+        if (reply.err != 0) {
                 reply.message[sizeof(reply.message) - 1] = '\0';
-                snprintf(err, errlen, "%s", reply.err ? reply.message : "the zygote sent too few descriptors");
-                return reply.err ? -reply.err : -EPROTO;
+                snprintf(err, errlen, "%s", reply.message);
+                return -reply.err;
         }
-        *init = reply.pid;
-        /* The order of struct sb_parent_ends. */
-        int *slots[] = { &ends->pidfd, &ends->go_wr, &ends->script_wr, &ends->stdout_rd,
-                         &ends->stderr_rd, &ends->result_rd, &ends->setup_err_rd, &ends->status_rd };
-        for (int i = 0; i < SB_PARENT_END_COUNT; i++)
-                *slots[i] = fds[i];
+        *pid = reply.pid;
         return 0;
 }
 

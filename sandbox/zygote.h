@@ -3,8 +3,8 @@
  * pyexec-zygote (sandbox/zygote-main.c) is started by each worker before it serves anything:
  * it is exec()d fresh, so its memory never holds any request's data. It initialises CPython
  * with the sandbox's environment, imports the preload modules (numpy, pandas, ...) and then
- * only clone()s sandbox inits on request, handing their pipes back over a unix socket. The
- * script reaches the sandbox straight from the worker; the zygote never sees it. */
+ * only forks script processes into sandboxes the worker has prepared, and reports how they
+ * ended. The script reaches the sandbox straight from the worker; the zygote never sees it. */
 #ifndef PYEXEC_ZYGOTE_H
 #define PYEXEC_ZYGOTE_H
 
@@ -24,9 +24,15 @@ void sb_zygote_default_path(char *out, size_t outlen);
 /* Starts path (pyexec-zygote) with the modules to preload (space-separated) and waits until it
  * is ready. 0, or -errno with err set (its own report when it failed to initialise). */
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen);
-/* Asks the zygote for a sandbox init under limits. 0, or -errno with err set. */
-int sb_zygote_spawn(struct sb_zygote *z, const struct sb_limits *l, pid_t *init, struct sb_parent_ends *ends,
-                    char *err, size_t errlen);
+struct sb_child_ends;
+/* Asks the zygote for a script process in the namespaces of init (its pidfd), a prepared
+ * sandbox's whose root is built: a fork of the interpreter that joins the cgroups whose
+ * cgroup.procs files are cgroup_fds[0..ncgroups), then init's namespaces, and runs the
+ * script process's recipe on ends. The zygote reports its end on ends->status_wr and then
+ * kills init. The caller keeps (and closes) every descriptor it passed. 0, or -errno with err
+ * set. */
+int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, int init_pidfd, const struct sb_child_ends *ends,
+                     const int *cgroup_fds, int ncgroups, pid_t *pid, char *err, size_t errlen);
 /* Whether the zygote is still running. */
 bool sb_zygote_alive(struct sb_zygote *z);
 /* Stops the zygote (its sandboxes die with it). */

@@ -4,6 +4,9 @@
 
 #include <sys/types.h>
 
+#include "cgroup.h"
+#include "config.h"
+
 /* The zygote's end of the control socket. */
 #define ZY_CONTROL_FD 3
 
@@ -12,6 +15,17 @@ struct zy_hello {
         char message[480]; /* why not, when !ok */
 };
 
+/* worker -> zygote: make a script process in the namespaces of a prepared init. With it, by
+ * SCM_RIGHTS, in this order: init's pidfd, the six ends of struct sb_child_ends, then
+ * ncgroups cgroup.procs descriptors for the process to join. */
+struct zy_inject {
+        struct sb_limits limits;
+        int ncgroups;
+};
+enum { ZY_INJECT_FD_PIDFD, ZY_INJECT_FD_ENDS, ZY_INJECT_FD_CGROUPS = ZY_INJECT_FD_ENDS + 6 };
+#define ZY_INJECT_FDS_MAX (ZY_INJECT_FD_CGROUPS + SB_CG_COUNT)
+
+/* zygote -> worker: the script process's pid, or why there is none. */
 struct zy_reply {
         int err; /* 0, or the errno of the failed step */
         pid_t pid;
