@@ -309,6 +309,14 @@ static __attribute__((noreturn)) void reap_for_injected_script(struct sb_child_c
         /* Blocked, so an exit between the last waitpid() and sigwaitinfo() stays pending. */
         if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0)
                 die(c, "init: sigprocmask", errno);
+        /* The zygote's fork joins our namespaces by setns() on our pidfd, which takes ptrace
+         * read access to us. Our change of uid made us non-dumpable, and access to a
+         * non-dumpable process needs CAP_SYS_PTRACE where our memory was made: a
+         * least-privilege container does not grant it. Dumpable again, the owner of our user
+         * namespace may (the script's process, uid 1000 there without capabilities, still may
+         * not: it is not our uid). */
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+                die(c, "init: prctl(PR_SET_DUMPABLE)", errno);
         if (write_all(c->ready_wr, "r", 1) < 0)
                 _exit(127);
         if (syscall(SYS_close_range, 0, ~0U, 0) < 0)
