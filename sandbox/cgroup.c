@@ -182,18 +182,6 @@ fail:
         return r;
 }
 
-int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid)
-{
-        char v[32];
-        snprintf(v, sizeof(v), "%d", (int)pid);
-        for (int i = 0; i < SB_CG_COUNT; i++) {
-                int r = write_text(cg->path[i], "cgroup.procs", v);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT])
 {
         for (int i = 0; i < SB_CG_COUNT; i++)
@@ -211,11 +199,12 @@ int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT])
         return 0;
 }
 
-int sb_cgroup_join_self(const int *fds, int n)
+int sb_cgroup_move(const int *fds, int n, pid_t pid)
 {
-        /* "0" is the writer itself. */
+        char v[32];
+        int len = snprintf(v, sizeof(v), "%d", (int)pid); /* "0" is the writer itself */
         for (int i = 0; i < n; i++)
-                if (write(fds[i], "0", 1) != 1)
+                if (write(fds[i], v, (size_t)len) != len)
                         return -errno;
         return 0;
 }

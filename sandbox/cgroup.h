@@ -19,14 +19,12 @@ struct sb_cgroup {
 /* Creates the request's cgroups with their limits. -errno (and err) when cgroups cannot be
  * used on this machine or this one could not be made; *cg then needs no destroy. */
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen);
-/* Moves pid (the sandbox's init, before it starts) into the request's cgroups. 0 or -errno. */
-int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid);
-/* Opens the cgroups' cgroup.procs files for a process that joins them by itself: the fork of
- * pyexec-zygote that becomes a warm script's process, before it runs anything that could be
- * charged elsewhere. 0 or -errno. */
+/* Opens the cgroups' cgroup.procs files: for moving the sandbox's init in before it starts,
+ * and for the fork of pyexec-zygote that becomes a warm script's process to join by itself
+ * before it runs anything that could be charged elsewhere. 0 or -errno. */
 int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT]);
-/* Moves the calling process into the cgroups whose cgroup.procs files fds[0..n) are. */
-int sb_cgroup_join_self(const int *fds, int n);
+/* Moves pid (0: the caller) into the cgroups whose cgroup.procs files fds[0..n) are. */
+int sb_cgroup_move(const int *fds, int n, pid_t pid);
 /* Whether the kernel OOM-killed anything in it, and its peak memory use (-1 if unknown). */
 void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes);
 /* Removes the cgroups; call once every process in them is gone. */

@@ -19,7 +19,7 @@ enum { SB_FD_RESULT = 3, SB_FD_SCRIPT = 4 };
 extern const char sb_runner_py[];
 
 /* What runs in the script's process once it is confined: execve() of python3 (cold), or a
- * function of the process that cloned init (warm: pyexec-zygote's initialised interpreter).
+ * function of pyexec-zygote, whose fork the process is (warm: its initialised interpreter).
  * It must not return. */
 typedef void (*sb_payload_fn)(const struct sb_limits *limits);
 

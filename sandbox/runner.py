@@ -68,10 +68,8 @@ def _pyexec_run(argv, warm=False):
 
     if warm:
         # A fork inherits its parent's random state: reseed what the zygote may have seeded.
-        # (random reseeds itself through os.register_at_fork; numpy's global RNG does not.)
-        import random
-
-        random.seed()
+        # random has reseeded itself already (its os.register_at_fork hook, run by
+        # PyOS_AfterFork_Child in the zygote's fork); numpy's global RNG does not.
         np = sys.modules.get("numpy")
         if np is not None:
             # A key of 624 words from the kernel, as np.random.seed() would derive from 128

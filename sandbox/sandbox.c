@@ -131,7 +131,7 @@ bool sb_prepared_usable(const struct sb_prepared *p)
 
 /* Warm: once init has built the root, pyexec-zygote forks the script's process into it. */
 static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote, struct sb_child_ends *kept,
-                                 char *err, size_t errlen)
+                                 const int *cgroup_fds, int ncgroups, char *err, size_t errlen)
 {
         struct pollfd pfd = { .fd = p->ends.ready_rd, .events = POLLIN };
         int r;
@@ -150,19 +150,8 @@ static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote
                 snprintf(err, errlen, "setting up the sandbox: %s", why[0] ? why : r == 0 ? "init did not get ready" : "init died");
                 return r == 0 ? -ETIMEDOUT : -EPIPE;
         }
-        int cgroup_fds[SB_CG_COUNT], ncgroups = 0;
-        if (p->cg.active) {
-                if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) < 0) {
-                        snprintf(err, errlen, "opening the request's cgroup.procs: %s", strerror(-r));
-                        return r;
-                }
-                ncgroups = SB_CG_COUNT;
-        }
         pid_t script;
-        r = sb_zygote_inject(zygote, &p->limits, p->ends.pidfd, kept, cgroup_fds, ncgroups, &script, err, errlen);
-        for (int i = 0; i < ncgroups; i++)
-                (void)close(cgroup_fds[i]);
-        return r;
+        return sb_zygote_inject(zygote, &p->limits, p->ends.pidfd, kept, cgroup_fds, ncgroups, &script, err, errlen);
 }
 
 int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct sb_prepared *p, char *err,
@@ -185,17 +174,27 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
                 return r;
         }
         p->active = true;
-        p->warm = zygote != NULL;
 
+        /* The cgroups' cgroup.procs files, opened once: init is moved in here, and warm, the
+         * zygote's fork joins through the same descriptors. */
+        int cgroup_fds[SB_CG_COUNT], ncgroups = 0;
         r = write_id_maps(p->init, limits->uid_base, err, errlen);
-        if (r == 0 && p->cg.active && (r = sb_cgroup_attach(&p->cg, p->init)) < 0)
-                snprintf(err, errlen, "moving the sandbox into its cgroup: %s", strerror(-r));
+        if (r == 0 && p->cg.active) {
+                if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) == 0)
+                        ncgroups = SB_CG_COUNT;
+                if (r == 0)
+                        r = sb_cgroup_move(cgroup_fds, ncgroups, p->init);
+                if (r < 0)
+                        snprintf(err, errlen, "moving the sandbox into its cgroup: %s", strerror(-r));
+        }
         if (r == 0 && write_all(p->ends.go_wr, "g", 1) < 0) {
                 r = -EPIPE;
                 snprintf(err, errlen, "starting the sandbox's init: it died");
         }
         if (r == 0 && zygote)
-                r = inject_script_process(p, zygote, &kept, err, errlen);
+                r = inject_script_process(p, zygote, &kept, cgroup_fds, ncgroups, err, errlen);
+        for (int i = 0; i < ncgroups; i++)
+                (void)close(cgroup_fds[i]);
         sb_child_ends_close(&kept);
         if (r < 0) {
                 sb_discard(p);

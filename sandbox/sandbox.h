@@ -2,11 +2,11 @@
  *
  * The whole interface of the sandbox library for its three users: the FastCGI worker,
  * pyexec-run and the tests. One call, sb_run(), does everything for one request: it clone()s
- * an init process into new user/PID/mount/network/IPC/UTS/cgroup namespaces, which builds a
- * read-only root and forks the script's process; that process is confined (rlimits,
- * credentials, capabilities, no_new_privs, seccomp) and then runs the payload. The payload is
- * the only part that differs between modes: today it execve()s /usr/bin/python3 with the
- * runner (sandbox/runner.py); a warm mode can run an interpreter that is already initialised.
+ * an init process into new user/PID/mount/IPC/UTS/cgroup (and network) namespaces, which
+ * builds a read-only root; the script's process — init's fork that execve()s /usr/bin/python3
+ * with the runner (cold), or a fork of pyexec-zygote's initialised interpreter that joins
+ * init's namespaces (warm) — is confined (rlimits, credentials, capabilities, no_new_privs,
+ * seccomp) and then runs the runner (sandbox/runner.py).
  *
  * Two kinds of failure never mix (as in isolate): sb_run() returns -errno when the sandbox
  * itself broke — nothing of the script ran, the caller answers 5xx — and returns 0 with
@@ -71,7 +71,6 @@ struct sb_parent_ends {
 struct sb_prepared {
         bool active;     /* something to discard */
         bool executed;   /* its script has run: only sb_discard() is left */
-        bool warm;       /* the script's process is a fork of pyexec-zygote */
         pid_t init;      /* our child */
         struct sb_parent_ends ends;
         struct sb_cgroup cg;

@@ -44,7 +44,6 @@ static PyObject *runner_module;
 static void warm_payload(const struct sb_limits *limits)
 {
         signal(SIGCHLD, SIG_DFL); /* the zygote's own handler is not the script's business */
-        (void)prctl(PR_SET_NAME, "python3"); /* as in cold mode */
         PyOS_AfterFork_Child(); /* also runs os.register_at_fork hooks: random reseeds itself */
         PyObject *r = PyObject_CallMethod(runner_module, "_pyexec_run", "[sn]O", "pyexec",
                                           (Py_ssize_t)limits->result_max_bytes, Py_True);
@@ -327,7 +326,7 @@ static __attribute__((noreturn)) void become_script_process(const struct zy_inje
                 e = errno;
         }
         /* Charged to the request from the first copied page on. */
-        if (!step && sb_cgroup_join_self(fds + ZY_INJECT_FD_CGROUPS, req->ncgroups) < 0) {
+        if (!step && sb_cgroup_move(fds + ZY_INJECT_FD_CGROUPS, req->ncgroups, 0) < 0) {
                 step = "joining the request's cgroups";
                 e = errno;
         }
@@ -370,7 +369,7 @@ static __attribute__((noreturn)) void become_script_process(const struct zy_inje
         sigset_t all;
         sigemptyset(&all);
         (void)sigprocmask(SIG_SETMASK, &all, NULL); /* the zygote keeps SIGCHLD blocked */
-        sb_hide_identity("python3");
+        sb_hide_identity("python3"); /* named as in cold mode */
         sb_script_process_main(&ctx);
 }
 
