@@ -74,13 +74,14 @@ COPY scripts/serve.sh scripts/
 COPY nginx/ nginx/
 COPY config/ config/
 
-# The sandbox maps its uid 0 and 1000 to uid_base and uid_base + 1000 of the container. A
-# user-namespaced container (Kubernetes hostUsers: false, podman --userns=auto) has only uids
-# 0-65535, so the image moves uid_base below 64536; the build stops if the key is not found.
+# The sandboxes map their uids to the 1028 ids from uid_base on (two per worker slot,
+# sandbox/config.h). A user-namespaced container (Kubernetes hostUsers: false, podman
+# --userns=auto) has only uids 0-65535, so the image moves uid_base below 64507; the build stops
+# if the key is not found.
 ARG SANDBOX_UID_BASE=60000
 RUN sed -i -E "s/^(uid_base[[:space:]]*=[[:space:]]*)[0-9]+/\1${SANDBOX_UID_BASE}/" config/pyexec.conf \
  && grep -Eq "^uid_base[[:space:]]*=[[:space:]]*${SANDBOX_UID_BASE}([^0-9]|$)" config/pyexec.conf \
- && [ "$((SANDBOX_UID_BASE + 1000))" -le 65535 ]
+ && [ "$((SANDBOX_UID_BASE + 1028))" -le 65534 ]
 
 EXPOSE 8080
 # /health answers 503 when the worker's start-up probe could not set up a sandbox (the container

@@ -347,6 +347,7 @@ static void on_term(int sig)
 void serve_main(const struct sb_limits *l, struct pool_stats *st, int my_slot, const char *zygote)
 {
         limits = *l;
+        limits.id_slot = (unsigned)my_slot; /* one script at a time: the slot's host ids are ours */
         stats = st;
         slot = my_slot;
         zygote_path = zygote;

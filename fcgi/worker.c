@@ -91,6 +91,9 @@ static int load_config(struct sb_limits *l, char *err, size_t errlen)
                 return -1;
         if (pinned_workers)
                 l->workers = (unsigned)pinned_workers;
+        if (sb_limits_check_ids(l, "/etc", err, errlen) < 0)
+                return -1;
+        l->id_slot = SB_ID_SLOT_PROBE;
         if (l->workers * 2 > POOL_MAX_SLOTS) {
                 snprintf(err, errlen, "workers: at most %d", POOL_MAX_SLOTS / 2);
                 return -1;

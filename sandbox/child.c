@@ -120,8 +120,14 @@ static void setup_rlimits(const struct sb_child_ctx *c)
         /* Counted per uid in the sandbox's own user namespace, so sandboxes do not share it. */
         set_rlimit(c, RLIMIT_NPROC, "setrlimit(RLIMIT_NPROC)", l->max_processes, l->max_processes);
         set_rlimit(c, RLIMIT_NOFILE, "setrlimit(RLIMIT_NOFILE)", l->max_open_files, l->max_open_files);
-        rlim_t fsize = (rlim_t)l->tmp_size_mb << 20;
+        /* /tmp's own size says ENOSPC first, as documented; this only backs it up (a file
+         * exactly the size of /tmp would otherwise meet EFBIG). */
+        rlim_t fsize = ((rlim_t)l->tmp_size_mb + 1) << 20;
         set_rlimit(c, RLIMIT_FSIZE, "setrlimit(RLIMIT_FSIZE)", fsize, fsize);
+        /* Queued signals and POSIX timers (each holds one) are charged up the user namespaces
+         * to root: without a limit of its own a script took ~96,000 and left host processes
+         * none. */
+        set_rlimit(c, RLIMIT_SIGPENDING, "setrlimit(RLIMIT_SIGPENDING)", SB_SIGPENDING_MAX, SB_SIGPENDING_MAX);
         set_rlimit(c, RLIMIT_CORE, "setrlimit(RLIMIT_CORE)", 0, 0);
         set_rlimit(c, RLIMIT_MEMLOCK, "setrlimit(RLIMIT_MEMLOCK)", 64 << 10, 64 << 10);
         set_rlimit(c, RLIMIT_MSGQUEUE, "setrlimit(RLIMIT_MSGQUEUE)", 0, 0);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ void sb_limits_default(struct sb_limits *l)
                 .body_max_bytes = 8u << 20,
                 .stdout_max_bytes = 1u << 20,
                 .result_max_bytes = 8u << 20,
-                .uid_base = 100000,
+                .uid_base = 1879048192,
                 .warm = 1,
                 .prefork = 1,
                 .warm_preload = "numpy pandas",
@@ -53,7 +54,7 @@ static const struct key keys[] = {
         KEY(body_max_bytes, K_SIZE, 16, 1ull << 30),
         KEY(stdout_max_bytes, K_SIZE, 0, 1ull << 30),
         KEY(result_max_bytes, K_SIZE, 16, 1ull << 30),
-        KEY(uid_base, K_UINT, 1, 4000000000u),
+        KEY(uid_base, K_UINT, 1, 4294967294u - SB_ID_COUNT),
         KEY(warm, K_UINT, 0, 1),
         KEY(prefork, K_UINT, 0, 1),
         KEY(warm_preload, K_WORDS, 0, 0),
@@ -145,4 +146,66 @@ int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errl
         }
         fclose(f);
         return r;
+}
+
+/* ---- host identities --------------------------------------------------------------- */
+
+/* Whether [lo, hi] meets the block of ids the sandboxes use. */
+static bool meets_block(const struct sb_limits *l, unsigned long long lo, unsigned long long hi)
+{
+        unsigned long long first = l->uid_base, last = (unsigned long long)l->uid_base + SB_ID_COUNT - 1;
+        return lo <= last && hi >= first;
+}
+
+/* Scans one colon-separated file: subordinate ranges ("name:start:count") when ranges, else
+ * the id in field 3 (passwd, group). 0, or -EEXIST with the first clash described. */
+static int scan_ids(const struct sb_limits *l, const char *etc_dir, const char *file, bool ranges, char *err,
+                    size_t errlen)
+{
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", etc_dir, file);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0; /* no such file: nothing to clash with */
+        char line[1024];
+        int r = 0;
+        while (r == 0 && fgets(line, sizeof(line), f)) {
+                char *name = line, *colon = strchr(line, ':');
+                if (!colon)
+                        continue;
+                *colon = '\0';
+                char *field = colon + 1;
+                if (!ranges && !(field = strchr(field, ':')))
+                        continue; /* passwd/group: skip the password field */
+                if (!ranges)
+                        field++;
+                char *end;
+                unsigned long long lo = strtoull(field, &end, 10), count = 1;
+                if (end == field || (*end != ':' && *end != '\n' && *end != '\0'))
+                        continue;
+                if (ranges)
+                        count = strtoull(end + 1, NULL, 10);
+                if (count && meets_block(l, lo, lo + count - 1)) {
+                        snprintf(err, errlen, "uid_base: host ids %u-%llu meet %s of '%s' (%llu-%llu) in %s; choose another uid_base",
+                                 l->uid_base, (unsigned long long)l->uid_base + SB_ID_COUNT - 1,
+                                 ranges ? "the subordinate range" : "the id", name, lo, lo + count - 1, path);
+                        r = -EEXIST;
+                }
+        }
+        fclose(f);
+        return r;
+}
+
+int sb_limits_check_ids(const struct sb_limits *l, const char *etc_dir, char *err, size_t errlen)
+{
+        static const struct {
+                const char *file;
+                bool ranges;
+        } files[] = { { "subuid", true }, { "subgid", true }, { "passwd", false }, { "group", false } };
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                int r = scan_ids(l, etc_dir, files[i].file, files[i].ranges, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }

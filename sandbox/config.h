@@ -18,7 +18,7 @@ struct sb_limits {
         size_t body_max_bytes;      /* the raw HTTP body */
         size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
         size_t result_max_bytes;    /* JSON text of main()'s return value */
-        unsigned uid_base;          /* host uid that sandbox uid 0 maps to; sandbox uid 1000 = base+1000 */
+        unsigned uid_base;          /* first of the SB_ID_COUNT host uids/gids the sandboxes map to */
         unsigned warm;              /* 1: fork scripts from a pre-initialised interpreter; 0: execve python3 */
         unsigned prefork;           /* 1: each worker keeps a sandbox ready for its next request */
         char warm_preload[256];     /* modules the warm interpreter imports up front */
@@ -30,7 +30,21 @@ struct sb_limits {
          * own; a worker that has one private namespace for all of its sandboxes, one at a
          * time, sets 1 (sb_network_private()). Zero is the safe side on purpose. */
         unsigned share_caller_netns;
+        /* Not a config key: which pair of host ids this caller's sandboxes map to (see
+         * SB_ID_SLOTS). A pool's worker slot, SB_ID_SLOT_PROBE or SB_ID_SLOT_RUN. */
+        unsigned id_slot;
 };
+
+/* Every sandbox that can run at the same time as another maps its uid 0 and 1000 to host ids
+ * of its own: uid_base + 2 * id_slot and the one after. The kernel keeps several budgets per
+ * host uid (pipe buffers, descriptors in flight over unix sockets, epoll watches), and
+ * sandboxes sharing one could drain each other's. A worker runs one script at a time, so its
+ * pool slot is its id slot; the master's start-up probe and pyexec-run have slots of their own
+ * (concurrent pyexec-runs share theirs). */
+#define SB_ID_SLOTS 514
+#define SB_ID_SLOT_PROBE 512
+#define SB_ID_SLOT_RUN 513
+#define SB_ID_COUNT (2 * SB_ID_SLOTS)
 
 /* The built-in defaults (the values shipped in config/pyexec.conf). */
 void sb_limits_default(struct sb_limits *l);
@@ -39,5 +53,11 @@ void sb_limits_default(struct sb_limits *l);
  * a typo in a limit must not silently leave the default in force. Returns 0, or -errno with a
  * message in err (at least 256 bytes). */
 int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errlen);
+
+/* Refuses a uid_base whose SB_ID_COUNT ids meet a user or group of the host, or a subordinate
+ * id range (a rootless container's, say) in etc_dir's passwd, group, subuid and subgid (normally
+ * "/etc"): a sandbox must never share a host identity with anything else. 0, or -EEXIST with
+ * the clash in err. */
+int sb_limits_check_ids(const struct sb_limits *l, const char *etc_dir, char *err, size_t errlen);
 
 #endif

@@ -12,6 +12,9 @@
 #define SB_SCRIPT_UID 1000
 #define SB_SCRIPT_GID 1000
 
+/* Signals queued at once and POSIX timers, per sandbox (RLIMIT_SIGPENDING). */
+#define SB_SIGPENDING_MAX 256
+
 /* Descriptors the script's process is given (see runner.py). */
 enum { SB_FD_RESULT = 3, SB_FD_SCRIPT = 4 };
 

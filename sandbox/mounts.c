@@ -5,7 +5,9 @@
  * disappears with the namespace):
  *
  *   /            tmpfs, read-only once built
- *   /usr         read-only bind of the host's /usr (python3 and Debian's Python libraries)
+ *   /usr         read-only binds of the host's /usr/bin, /usr/lib, /usr/lib64 and /usr/share
+ *                (python3, Debian's Python libraries, their data); never /usr/local (site
+ *                configuration, package-manager tokens), /usr/src, /usr/sbin
  *   /bin /lib..  the host's merged-/usr symlinks (or read-only binds where they are directories)
  *   /etc         a handful of read-only files the loader, fontconfig and matplotlib read, and a
  *                passwd/group that name the sandbox's two users
@@ -186,6 +188,27 @@ static int setup_dev(char *err, size_t errlen)
         return 0;
 }
 
+/* Only what Python and its libraries run from: the host's /usr also holds its local site
+ * configuration (/usr/local/etc), sources and administration tools. */
+static int setup_usr(char *err, size_t errlen)
+{
+        static const struct {
+                const char *dir;
+                bool optional;
+        } parts[] = { { "bin", false }, { "lib", false }, { "lib64", true }, { "share", false } };
+        if (mkdir(NEWROOT "/usr", 0755) < 0)
+                return fail(err, errlen, "mkdir", NEWROOT "/usr", errno);
+        for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+                char src[32], dst[48];
+                snprintf(src, sizeof(src), "/usr/%s", parts[i].dir);
+                snprintf(dst, sizeof(dst), NEWROOT "/usr/%s", parts[i].dir);
+                int r = bind_ro(src, dst, parts[i].optional, MS_NODEV, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int sb_setup_root(const struct sb_limits *l, char *err, size_t errlen)
 {
         int r;
@@ -195,7 +218,7 @@ int sb_setup_root(const struct sb_limits *l, char *err, size_t errlen)
         if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755") < 0)
                 return fail(err, errlen, "mount tmpfs", NEWROOT, errno);
 
-        if ((r = bind_ro("/usr", NEWROOT "/usr", false, MS_NODEV, err, errlen)) < 0)
+        if ((r = setup_usr(err, errlen)) < 0)
                 return r;
         static const char *const top[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
         for (size_t i = 0; i < ARRAY_SIZE(top); i++)

@@ -69,10 +69,12 @@ int main(int argc, char **argv)
         struct sb_limits limits;
         sb_limits_default(&limits);
         char err[512];
-        if (config && sb_limits_load(&limits, config, err, sizeof(err)) < 0) {
+        if ((config && sb_limits_load(&limits, config, err, sizeof(err)) < 0) ||
+            sb_limits_check_ids(&limits, "/etc", err, sizeof(err)) < 0) {
                 fprintf(stderr, "pyexec-run: %s\n", err);
                 return 1;
         }
+        limits.id_slot = SB_ID_SLOT_RUN;
 
         struct sbuf script = { 0 };
         int r = read_file(argv[optind], &script);

@@ -73,18 +73,20 @@ static int write_proc_file(pid_t pid, const char *name, const char *text)
         return write_text_file(path, 0, text);
 }
 
-/* Sandbox uid 0 (init) and 1000 (the script) map to two unprivileged host uids; nothing else
- * is mapped, so every host file shows as owned by nobody. */
-static int write_id_maps(pid_t pid, unsigned base, char *err, size_t errlen)
+/* Sandbox uid 0 (init) and 1000 (the script) map to two unprivileged host uids of the
+ * caller's id slot (config.h); nothing else is mapped, so every host file shows as owned by
+ * nobody. */
+static int write_id_maps(pid_t pid, const struct sb_limits *l, char *err, size_t errlen)
 {
+        unsigned host = l->uid_base + 2 * (l->id_slot < SB_ID_SLOTS ? l->id_slot : SB_ID_SLOT_RUN);
         char map[96];
-        snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", base, SB_SCRIPT_UID, base + SB_SCRIPT_UID);
+        snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", host, SB_SCRIPT_UID, host + 1);
         int r = write_proc_file(pid, "uid_map", map);
         if (r < 0) {
                 snprintf(err, errlen, "writing uid_map: %s", strerror(-r));
                 return r;
         }
-        snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", base, SB_SCRIPT_GID, base + SB_SCRIPT_GID);
+        snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", host, SB_SCRIPT_GID, host + 1);
         r = write_proc_file(pid, "gid_map", map);
         if (r < 0)
                 snprintf(err, errlen, "writing gid_map: %s", strerror(-r));
@@ -178,7 +180,7 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
         /* The cgroups' cgroup.procs files, opened once: init is moved in here, and warm, the
          * zygote's fork joins through the same descriptors. */
         int cgroup_fds[SB_CG_COUNT], ncgroups = 0;
-        r = write_id_maps(p->init, limits->uid_base, err, errlen);
+        r = write_id_maps(p->init, limits, err, errlen);
         if (r == 0 && p->cg.active) {
                 if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) == 0)
                         ncgroups = SB_CG_COUNT;

@@ -103,6 +103,9 @@ int sb_run(const struct sb_limits *limits, struct sb_zygote *zygote, const char 
  * each; the caller sets limits->share_caller_netns = 1 on success. See spawn.c for why that is
  * safe. Returns 0, or -errno with a message in err. */
 int sb_network_private(char *err, size_t errlen);
+/* socketpair(AF_UNIX, type) made where no sandbox sees it in /proc/net/unix: in the host's
+ * network namespace once sb_network_private() has moved the caller out of it. 0 or -errno. */
+int sb_socketpair_unseen(int type, int sv[2]);
 
 /* Whether requests get their own memory and pids cgroups on this machine (probed once per
  * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */

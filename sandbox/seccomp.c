@@ -14,6 +14,8 @@
  * below the table. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -40,13 +42,13 @@ static const struct rule allowed[] = {
         /* descriptors and plain I/O */
         { "read", "I/O" }, { "write", "I/O" }, { "readv", "I/O" }, { "writev", "I/O" },
         { "pread64", "I/O at an offset (sqlite, numpy.fromfile)" }, { "pwrite64", "I/O at an offset" },
-        { "preadv", "I/O" }, { "pwritev", "I/O" }, { "preadv2", "I/O" }, { "pwritev2", "I/O" },
+        { "preadv", "I/O" }, { "pwritev", "I/O" },
         { "lseek", "file position" }, { "close", "descriptors" }, { "close_range", "subprocess closes inherited fds" },
         { "dup", "descriptors" }, { "dup2", "descriptors" }, { "dup3", "descriptors" },
         { "fcntl", "descriptor flags, locks" }, { "flock", "advisory locks (sqlite, matplotlib cache)" },
         { "fsync", "durability calls are harmless on tmpfs" }, { "fdatasync", "as fsync" },
         { "sync_file_range", "as fsync" }, { "ftruncate", "resize own files in /tmp" }, { "truncate", "as ftruncate" },
-        { "fallocate", "preallocate in /tmp (bounded by its size)" }, { "fadvise64", "read-ahead hints" },
+        { "fallocate", "preallocate in /tmp (bounded by its size)" },
         { "readahead", "read-ahead hints" }, { "sendfile", "shutil.copyfile" }, { "copy_file_range", "shutil.copyfile" },
         { "splice", "pipe I/O" }, { "tee", "pipe I/O" },
         { "pipe", "pipes" }, { "pipe2", "pipes (subprocess, multiprocessing)" },
@@ -71,8 +73,6 @@ static const struct rule allowed[] = {
         { "listxattr", "shutil.copystat" }, { "llistxattr", "shutil.copystat" }, { "flistxattr", "shutil.copystat" },
         { "setxattr", "shutil.copystat (user.* on tmpfs)" }, { "lsetxattr", "as setxattr" }, { "fsetxattr", "as setxattr" },
         { "removexattr", "as setxattr" }, { "lremovexattr", "as setxattr" }, { "fremovexattr", "as setxattr" },
-        { "inotify_init", "file watching (own files only)" }, { "inotify_init1", "file watching" },
-        { "inotify_add_watch", "file watching" }, { "inotify_rm_watch", "file watching" },
 
         /* memory */
         { "brk", "heap" }, { "mmap", "memory, loading libraries" }, { "munmap", "memory" }, { "mremap", "realloc" },
@@ -185,6 +185,12 @@ static const struct rule refused[] = {
         { "capset", "capabilities" },
         { "vhangup", "terminals" },
         { "fanotify_init", "file system monitoring" },
+        /* Python needs no file watching. A watch on a shared /usr file tells one sandbox what
+         * another reads, and the instances are a per-user budget that every sandbox's user
+         * namespace charges to its owner, root: 128 of them starved host processes. */
+        { "inotify_init", "watches others' file reads; instances drain root's budget" },
+        { "inotify_init1", "as inotify_init" }, { "inotify_add_watch", "as inotify_init" },
+        { "inotify_rm_watch", "as inotify_init" },
         { "migrate_pages", "memory of other processes" }, { "move_pages", "memory of other processes" },
         { "mbind", "NUMA policy" }, { "set_mempolicy", "NUMA policy" },
         { "lookup_dcookie", "kernel profiling" },
@@ -253,6 +259,21 @@ static int build_filter(scmp_filter_ctx *out)
         for (size_t i = 0; i < ARRAY_SIZE(ioctl_refused); i++)
                 if ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                                           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctl_refused[i]))) < 0)
+                        goto out;
+
+        /* Page-cache probes: evicting a shared file's pages (DONTNEED), then asking whether a
+         * read would block (RWF_NOWAIT), tells whether another sandbox read them meanwhile. */
+        if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fadvise64), 1,
+                                  SCMP_A3(SCMP_CMP_NE, POSIX_FADV_DONTNEED))) < 0 ||
+            (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fadvise64), 1,
+                                  SCMP_A3(SCMP_CMP_EQ, POSIX_FADV_DONTNEED))) < 0)
+                goto out;
+        const int rwf_calls[] = { SCMP_SYS(preadv2), SCMP_SYS(pwritev2) };
+        for (size_t i = 0; i < ARRAY_SIZE(rwf_calls); i++)
+                if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rwf_calls[i], 1,
+                                          SCMP_A5(SCMP_CMP_MASKED_EQ, RWF_NOWAIT, 0))) < 0 ||
+                    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), rwf_calls[i], 1,
+                                          SCMP_A5(SCMP_CMP_MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))) < 0)
                         goto out;
 
         /* Sockets: AF_UNIX only. INET/INET6 (the network), NETLINK (kernel interfaces), PACKET,

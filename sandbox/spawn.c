@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -63,14 +64,40 @@ static int make_pipe(int *rd, int *wr)
  * before it hands the next script over (sb_discard()), so no two scripts are ever in it
  * together: the sockets a script leaves die with its processes. Where the worker may not
  * unshare (a container without CAP_SYS_ADMIN) every sandbox keeps a namespace of its own. */
+/* The host's network namespace and the worker's private one, once it has one. */
+static int host_netns = -1, private_netns = -1;
+
 int sb_network_private(char *err, size_t errlen)
 {
-        if (unshare(CLONE_NEWNET) < 0) {
+        host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (host_netns < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "opening /proc/self/ns/net: %s", strerror(-r));
+                return r;
+        }
+        if (unshare(CLONE_NEWNET) < 0 || (private_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
                 int r = -errno;
                 snprintf(err, errlen, "unshare(CLONE_NEWNET): %s", strerror(-r));
+                (void)close(host_netns);
+                host_netns = -1;
                 return r;
         }
         return 0;
+}
+
+/* Every unix socket is listed in /proc/net/unix of the namespace it was made in, which the
+ * scripts read: the worker's own sockets (to its zygotes) are made in the host's namespace,
+ * where no script looks. */
+int sb_socketpair_unseen(int type, int sv[2])
+{
+        if (host_netns < 0)
+                return socketpair(AF_UNIX, type, 0, sv) < 0 ? -errno : 0;
+        if (setns(host_netns, CLONE_NEWNET) < 0)
+                return -errno;
+        int r = socketpair(AF_UNIX, type, 0, sv) < 0 ? -errno : 0;
+        if (setns(private_netns, CLONE_NEWNET) < 0)
+                abort(); /* every later sandbox would share the host's network: never go on */
+        return r;
 }
 
 int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,

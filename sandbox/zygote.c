@@ -10,6 +10,7 @@
 #include "zygote.h"
 
 #include <errno.h>
+#include <linux/close_range.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "internal.h"
 #include "zygote_proto.h"
 
@@ -50,11 +52,17 @@ static int recv_timeout(int sock, void *buf, size_t len, int timeout_ms)
 
 void sb_zygote_default_path(char *out, size_t outlen)
 {
-        static const char name[] = "pyexec-zygote";
-        ssize_t n = outlen > sizeof(name) ? readlink("/proc/self/exe", out, outlen - sizeof(name)) : -1;
-        out[n > 0 ? n : 0] = '\0';
-        char *slash = strrchr(out, '/');
-        memcpy(slash ? slash + 1 : out, name, sizeof(name));
+        sb_image_path_beside("pyexec-zygote", out, outlen);
+}
+
+/* The zygote's image, copied once per process (see image.h): every zygote this process
+ * starts is exec'd from it. */
+static int zygote_image(const char *path)
+{
+        static int fd = -1;
+        if (fd < 0)
+                fd = sb_image_open(path, "pyexec-zygote");
+        return fd;
 }
 
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
@@ -62,10 +70,23 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
         z->pid = -1;
         z->sock = -1;
         int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-                snprintf(err, errlen, "socketpair: %s", strerror(errno));
-                return -errno;
+        int r = sb_socketpair_unseen(SOCK_SEQPACKET | SOCK_CLOEXEC, sv);
+        if (r < 0) {
+                snprintf(err, errlen, "socketpair: %s", strerror(-r));
+                return r;
         }
+        int image = zygote_image(path);
+        if (image < 0) {
+                (void)close(sv[0]);
+                (void)close(sv[1]);
+                snprintf(err, errlen, "copying %s: %s", path, strerror(-image));
+                return image;
+        }
+        /* The zygote's environment is the script's own from its first instruction: exec'd
+         * with the worker's, it would keep those strings in its stack (and every script's
+         * fork with it) whatever it clears later. */
+        char *envp[SB_SCRIPT_ENV_MAX];
+        sb_build_script_env(envp, SB_SCRIPT_ENV_MAX);
         pid_t pid = fork();
         if (pid < 0) {
                 int e = errno;
@@ -79,12 +100,16 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
                  * its stdout. Only stderr stays, for its own complaints. */
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(sv[1], ZY_CONTROL_FD) < 0)
+                /* The image must survive until execveat(): above the slots dup2() fills, and
+                 * closed by the exec itself like every other descriptor past the control one. */
+                image = fcntl(image, F_DUPFD_CLOEXEC, ZY_CONTROL_FD + 1);
+                if (devnull < 0 || image < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+                    dup2(sv[1], ZY_CONTROL_FD) < 0)
                         _exit(127);
-                if (syscall(SYS_close_range, ZY_CONTROL_FD + 1, ~0U, 0) < 0)
+                if (syscall(SYS_close_range, ZY_CONTROL_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                         _exit(127);
-                char *argv[] = { (char *)path, (char *)preload, NULL };
-                execv(path, argv);
+                char *argv[] = { "pyexec-zygote", (char *)preload, NULL };
+                (void)sb_image_exec(image, argv, envp);
                 _exit(127);
         }
         (void)close(sv[1]);
@@ -92,7 +117,7 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
         z->sock = sv[0];
 
         struct zy_hello hello;
-        int r = recv_timeout(z->sock, &hello, sizeof(hello), START_TIMEOUT_MS);
+        r = recv_timeout(z->sock, &hello, sizeof(hello), START_TIMEOUT_MS);
         if (r < 0) {
                 snprintf(err, errlen, "%s did not start: %s", path, r == -ECONNRESET ? "it exited" : strerror(-r));
                 sb_zygote_stop(z);

@@ -50,7 +50,7 @@ MiB = 1 << 20
 MEMORY_MSG = "Script execution error: Memory limit exceeded"
 FAST_WALL_S = 3
 FAST_CPU_S = 2
-SCRIPT_UID_HOST = 101000  # uid_base (100000) + the script's uid (1000)
+SCRIPT_UID_HOST = 1879048192 + 2 * 513 + 1  # pyexec-run's script uid: uid_base + 2 * SB_ID_SLOT_RUN + 1
 
 SUCCESS_KEYS = {"result", "stdout", "stdout_truncated"}
 ERROR_KEYS = {"error", "error_kind", "stdout", "traceback", "stdout_truncated"}
