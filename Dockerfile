@@ -69,7 +69,7 @@ RUN printf '%s\n' \
 # $top/config/pyexec.conf, with $top the parent of scripts/; the worker finds pyexec-zygote (its
 # warm interpreter, linked with libpython3.11) next to itself. pyexec-run is there for debugging.
 WORKDIR /opt/pyexec
-COPY --from=build /src/build/pyexec-worker /src/build/pyexec-zygote /src/build/pyexec-run build/
+COPY --from=build /src/build/pyexec-worker /src/build/pyexec-zygote /src/build/pyexec-init /src/build/pyexec-run build/
 COPY scripts/serve.sh scripts/
 COPY nginx/ nginx/
 COPY config/ config/

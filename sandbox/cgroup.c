@@ -1,7 +1,9 @@
 /* cgroup.c — a memory and pids cgroup for each request, where the machine allows it.
  *
  * rlimits bound each process; a cgroup bounds the sandbox as a whole (64 processes that each
- * stay under RLIMIT_AS could still take 64 times the memory). Each request gets its own
+ * stay under RLIMIT_AS could still take 64 times the memory, and each 10 s of CPU). The
+ * cpuacct cgroup counts the CPU time of all of them, which the worker checks against the
+ * request's CPU limit while it runs (sandbox.c). Each request gets its own
  * cgroup in the v1 "memory" and "pids" hierarchies, created below the worker's own cgroup (so
  * a container's or a systemd unit's limits still apply above it), the sandbox's init is moved
  * in before it is allowed to start, and the cgroup is removed when the run is over. The memory
@@ -9,8 +11,8 @@
  * with swap use forbidden; the oom_kill counter tells an OOM kill from any other SIGKILL.
  *
  * cgroup v2 (the unified hierarchy) is not handled yet: there, and wherever the v1
- * controllers are missing or read-only, sandboxes run with rlimits alone, and the worker says
- * so once at start-up. */
+ * controllers are missing or read-only, sandboxes run with rlimits alone (CPU time then per
+ * process), and the worker says so once at start-up. */
 #define _GNU_SOURCE
 #include "cgroup.h"
 
@@ -31,7 +33,7 @@
 /* Kernel memory (page tables, socket buffers, dentries) is charged too; leave it room. */
 #define KERNEL_SLACK_MB 64
 
-static const char *const controllers[SB_CG_COUNT] = { "memory", "pids" };
+static const char *const controllers[SB_CG_COUNT] = { "memory", "pids", "cpuacct" };
 
 /* The worker's own cgroup in a v1 hierarchy, from /proc/self/cgroup ("4:memory:/a/b"). */
 static int own_v1_path(const char *controller, char *out, size_t outlen)
@@ -72,7 +74,7 @@ static int own_v1_path(const char *controller, char *out, size_t outlen)
 
 static int write_text(const char *dir, const char *file, const char *text)
 {
-        char path[PATH_MAX];
+        char path[PATH_MAX + 64];
         snprintf(path, sizeof(path), "%s/%s", dir, file);
         return write_text_file(path, 0, text);
 }
@@ -130,9 +132,10 @@ int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err,
         memset(cg, 0, sizeof(*cg));
         int r = prepare_parents();
         if (r < 0) {
-                snprintf(err, errlen, "no writable cgroup v1 memory and pids hierarchies: %s", strerror(-r));
+                snprintf(err, errlen, "no writable cgroup v1 memory, pids and cpuacct hierarchies: %s", strerror(-r));
                 return r;
         }
+        cg->cpu_usage_fd = -1;
         seq++;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -173,6 +176,13 @@ int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err,
         snprintf(v, sizeof(v), "%u", l->max_processes + 1);
         if ((r = write_text(cg->path[SB_CG_PIDS], "pids.max", v)) < 0) {
                 snprintf(err, errlen, "pids.max: %s", strerror(-r));
+                goto fail;
+        }
+        char usage[PATH_MAX + 32];
+        snprintf(usage, sizeof(usage), "%s/cpuacct.usage", cg->path[SB_CG_CPUACCT]);
+        if ((cg->cpu_usage_fd = open(usage, O_RDONLY | O_CLOEXEC)) < 0) {
+                r = -errno;
+                snprintf(err, errlen, "%s: %s", usage, strerror(-r));
                 goto fail;
         }
         cg->active = true;
@@ -216,8 +226,21 @@ void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *pe
         *peak_bytes = read_number(cg->path[SB_CG_MEMORY], "memory.max_usage_in_bytes", NULL);
 }
 
+long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg)
+{
+        char buf[32];
+        ssize_t n = cg->cpu_usage_fd >= 0 ? pread(cg->cpu_usage_fd, buf, sizeof(buf) - 1, 0) : -1;
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        return atoll(buf) / 1000000;
+}
+
 void sb_cgroup_destroy(struct sb_cgroup *cg)
 {
+        if (cg->active && cg->cpu_usage_fd >= 0)
+                (void)close(cg->cpu_usage_fd);
+        cg->cpu_usage_fd = -1;
         for (int i = 0; i < SB_CG_COUNT; i++) {
                 if (!cg->path[i][0])
                         continue;

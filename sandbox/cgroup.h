@@ -1,4 +1,4 @@
-/* cgroup.h — per-request memory and pids cgroups (cgroup v1), where the machine allows them. */
+/* cgroup.h — per-request memory, pids and cpuacct cgroups (cgroup v1), where the machine allows them. */
 #ifndef PYEXEC_CGROUP_H
 #define PYEXEC_CGROUP_H
 
@@ -9,10 +9,11 @@
 
 #include "config.h"
 
-enum { SB_CG_MEMORY, SB_CG_PIDS, SB_CG_COUNT };
+enum { SB_CG_MEMORY, SB_CG_PIDS, SB_CG_CPUACCT, SB_CG_COUNT };
 
 struct sb_cgroup {
         char path[SB_CG_COUNT][PATH_MAX];
+        int cpu_usage_fd; /* cpuacct.usage, read while the script runs */
         bool active;
 };
 
@@ -27,6 +28,8 @@ int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT]);
 int sb_cgroup_move(const int *fds, int n, pid_t pid);
 /* Whether the kernel OOM-killed anything in it, and its peak memory use (-1 if unknown). */
 void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes);
+/* CPU time used by every process of the request so far, in ms; -1 if unknown. */
+long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg);
 /* Removes the cgroups; call once every process in them is gone. */
 void sb_cgroup_destroy(struct sb_cgroup *cg);
 /* Removes the cgroups left by processes that are gone (a worker killed with sandboxes

@@ -1,7 +1,8 @@
 /* child.c — what runs inside the namespaces: init (PID 1) and the script's process.
  *
- * Theory of operation. sb_prepare() clone()s sb_child_main() into new namespaces. That process
- * is PID 1 of the sandbox ("init"). It waits until the parent has written its uid/gid maps,
+ * Theory of operation. sb_prepare() clone()s a child into new namespaces that at once execs
+ * pyexec-init (init-main.c), which runs sb_init_main(). That process is PID 1 of the sandbox
+ * ("init"). It waits until the parent has written its uid/gid maps,
  * becomes uid 0 of the new user namespace, builds the root file system and forks the script's
  * process (PID 2) — or, warm, says it is ready and pyexec-zygote forks PID 2, which joins the
  * namespaces with setns() (zygote-main.c). PID 2 follows one linear recipe —
@@ -334,17 +335,26 @@ static __attribute__((noreturn)) void reap_for_injected_script(struct sb_child_c
         }
 }
 
-int sb_child_main(void *arg)
+void sb_child_ends_close(struct sb_child_ends *e)
 {
-        struct sb_child_ctx *c = arg;
+        int *all[] = { &e->script_rd, &e->stdout_wr, &e->stderr_wr, &e->result_wr, &e->setup_err_wr, &e->status_wr };
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+                if (*all[i] >= 0)
+                        (void)close(*all[i]);
+                *all[i] = -1;
+        }
+}
 
+__attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *c)
+{
         /* If the worker dies, the sandbox dies with it. Set before waiting for "go" so that a
          * worker dying in between is noticed as EOF. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 die(c, "prctl(PR_SET_PDEATHSIG)", errno);
-        char go;
-        if (read_all(c->go_rd, &go, 1) != 1)
+        struct sb_init_go go;
+        if (read_all(c->go_rd, &go, sizeof(go)) != (ssize_t)sizeof(go))
                 _exit(127); /* the parent gave up; it is not listening for a reason */
+        c->limits = go.limits;
 
         /* The parent has moved us into this request's cgroup by now: make it our cgroup root. */
         if (unshare(CLONE_NEWCGROUP) < 0)

@@ -73,8 +73,32 @@ void sb_hide_identity(const char *name);
 #define SB_SCRIPT_ENV_MAX 24
 void sb_build_script_env(char **envp, size_t cap);
 
-/* clone() entry point; never returns. */
-int sb_child_main(void *ctx);
+/* pyexec-init, the sandbox's PID 1, is a small static program of its own, exec'd by the clone()d
+ * child at once (spawn.c), so that it starts from memory that never held a request: a copy of
+ * the worker would hold the bodies, scripts and outputs of its earlier requests. Its
+ * descriptors, placed by the worker before the exec: */
+enum sb_init_fd {
+        SB_INIT_FD_GO = 3,     /* struct sb_init_go arrives here once maps and cgroups are set */
+        SB_INIT_FD_SETUP_ERR,  /* why set-up failed; EOF when the payload started */
+        SB_INIT_FD_READY,      /* warm: one byte once the root is built */
+        SB_INIT_FD_STATUS,     /* cold: the script's end (struct sb_init_report) */
+        SB_INIT_FD_SECCOMP,    /* cold: the compiled seccomp program's memfd */
+        SB_INIT_FD_SCRIPT,     /* cold: the script process's ends, as struct sb_child_ends */
+        SB_INIT_FD_STDOUT,
+        SB_INIT_FD_STDERR,
+        SB_INIT_FD_RESULT,
+        SB_INIT_FD_IMAGE,      /* pyexec-init's own image, for execveat(); closed by the exec */
+        SB_INIT_FD_END,
+};
+
+/* The go message: the worker has written the id maps and moved init into its cgroups. */
+struct sb_init_go {
+        char go;
+        struct sb_limits limits;
+};
+
+/* pyexec-init's work (init-main.c sets up ctx from the descriptors above); never returns. */
+__attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *ctx);
 
 /* Builds the sandbox's root file system and pivots into it (mounts.c). Called by init as uid
  * 0 of the new user namespace. 0, or -errno with the failing step in err. */
@@ -85,5 +109,9 @@ int sb_setup_root(const struct sb_limits *limits, char *err, size_t errlen);
 int sb_seccomp_compile(void);
 /* Installs the compiled filter on the calling thread; no_new_privs must be set. 0 or -errno. */
 int sb_seccomp_install(void);
+/* Loads a compiled program from the memfd fd, which it keeps (seccomp-bpf.c). 0 or -errno. */
+int sb_seccomp_load(int fd);
+/* The memfd of the compiled program, or -1 before sb_seccomp_compile()/sb_seccomp_load(). */
+int sb_seccomp_program_fd(void);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 /* How long to keep draining after the kill: the kernel tears the namespace down in far less. */
 #define DRAIN_AFTER_KILL_MS 2000
 #define READY_TIMEOUT_MS 5000 /* init building the root, on a busy machine */
+#define CPU_CHECK_MS 100
 
 void sb_outcome_free(struct sb_outcome *o)
 {
@@ -65,33 +67,6 @@ const char *sb_cgroups_problem(void)
 }
 
 /* ---- preparing ------------------------------------------------------------------------- */
-
-static int write_proc_file(pid_t pid, const char *name, const char *text)
-{
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-        return write_text_file(path, 0, text);
-}
-
-/* Sandbox uid 0 (init) and 1000 (the script) map to two unprivileged host uids of the
- * caller's id slot (config.h); nothing else is mapped, so every host file shows as owned by
- * nobody. */
-static int write_id_maps(pid_t pid, const struct sb_limits *l, char *err, size_t errlen)
-{
-        unsigned host = l->uid_base + 2 * (l->id_slot < SB_ID_SLOTS ? l->id_slot : SB_ID_SLOT_RUN);
-        char map[96];
-        snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", host, SB_SCRIPT_UID, host + 1);
-        int r = write_proc_file(pid, "uid_map", map);
-        if (r < 0) {
-                snprintf(err, errlen, "writing uid_map: %s", strerror(-r));
-                return r;
-        }
-        snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", host, SB_SCRIPT_GID, host + 1);
-        r = write_proc_file(pid, "gid_map", map);
-        if (r < 0)
-                snprintf(err, errlen, "writing gid_map: %s", strerror(-r));
-        return r;
-}
 
 static void kill_init(struct sb_prepared *p)
 {
@@ -180,8 +155,7 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
         /* The cgroups' cgroup.procs files, opened once: init is moved in here, and warm, the
          * zygote's fork joins through the same descriptors. */
         int cgroup_fds[SB_CG_COUNT], ncgroups = 0;
-        r = write_id_maps(p->init, limits, err, errlen);
-        if (r == 0 && p->cg.active) {
+        if (p->cg.active) {
                 if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) == 0)
                         ncgroups = SB_CG_COUNT;
                 if (r == 0)
@@ -189,7 +163,8 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
                 if (r < 0)
                         snprintf(err, errlen, "moving the sandbox into its cgroup: %s", strerror(-r));
         }
-        if (r == 0 && write_all(p->ends.go_wr, "g", 1) < 0) {
+        struct sb_init_go go = { .go = 'g', .limits = p->limits };
+        if (r == 0 && write_all(p->ends.go_wr, &go, sizeof(go)) < 0) {
                 r = -EPIPE;
                 snprintf(err, errlen, "starting the sandbox's init: it died");
         }
@@ -242,7 +217,19 @@ static int stream_read(struct stream *s)
         return 0;
 }
 
-/* Feeds the script and polls the outputs until all are at EOF; kills init at the deadline. */
+/* RLIMIT_CPU bounds each process; the request's CPU limit is on all of them together, as its
+ * cpuacct cgroup counts them. Checked every CPU_CHECK_MS while the script runs, so a script
+ * overshoots by at most that times the machine's cores. Returns when to check next. */
+static long long check_cpu_time(struct sb_prepared *p, struct sb_run_facts *st, long long now)
+{
+        long long used = sb_cgroup_cpu_ms(&p->cg);
+        if (used >= (long long)p->limits.cpu_time_s * 1000)
+                st->cpu_limit_hit = true;
+        return now + CPU_CHECK_MS;
+}
+
+/* Feeds the script and polls the outputs until all are at EOF; kills init at the deadline or
+ * when the request's CPU time is used up. */
 static int collect(struct sb_prepared *p, const char *script, size_t len, struct sb_run_facts *st)
 {
         const struct sb_limits *l = &p->limits;
@@ -262,6 +249,7 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
         long long start = monotonic_ms();
         long long deadline = start + (long long)l->wall_time_s * 1000;
         long long give_up = 0;
+        long long next_cpu_check = p->cg.active ? start + CPU_CHECK_MS : LLONG_MAX;
         (void)fcntl(p->ends.script_wr, F_SETFL, O_NONBLOCK);
 
         enum { OUT, ERR, RESULT, SETUP, STATUS };
@@ -285,14 +273,17 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                         map[n++] = -1;
                 }
                 long long now = monotonic_ms();
-                if (!st->deadline_hit && now >= deadline) {
+                if (!give_up && now >= deadline)
                         st->deadline_hit = true;
+                if (!give_up && now >= next_cpu_check)
+                        next_cpu_check = check_cpu_time(p, st, now);
+                if (!give_up && (st->deadline_hit || st->cpu_limit_hit)) {
                         kill_init(p);
                         give_up = now + DRAIN_AFTER_KILL_MS;
                 }
                 if (give_up && now >= give_up)
                         return -ETIMEDOUT; /* something outside the namespace holds a pipe open */
-                long long until = st->deadline_hit ? give_up : deadline;
+                long long until = give_up ? give_up : deadline < next_cpu_check ? deadline : next_cpu_check;
                 int timeout = (int)(until - now);
                 int r = poll(pfd, (nfds_t)n, timeout < 0 ? 0 : timeout);
                 if (r < 0) {
@@ -342,9 +333,11 @@ int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_
         /* Whatever is left of the sandbox dies now; sb_discard() waits for it and removes the
          * cgroup, which the caller may leave until after it has answered. */
         kill_init(p);
-        st.cgroup_peak = -1;
-        if (p->cg.active)
+        st.cgroup_peak = st.cgroup_cpu_ms = -1;
+        if (p->cg.active) {
                 sb_cgroup_stats(&p->cg, &st.oom_killed, &st.cgroup_peak);
+                st.cgroup_cpu_ms = sb_cgroup_cpu_ms(&p->cg);
+        }
 
         if (r < 0) {
                 snprintf(err, errlen, "watching the sandbox: %s", strerror(-r));

@@ -295,21 +295,19 @@ out:
         return r;
 }
 
-/* The compiled program, made once per process by sb_seccomp_compile() and inherited by every
- * sandbox it clones: libseccomp's compiler costs more than the rest of a warm sandbox's
- * set-up, and need not run in the child at all. */
-static struct sock_filter *program;
-static unsigned short program_len;
-
+/* The compiled program, made once per process and kept in a sealed memfd: each sandbox's
+ * init (an exec'd program of its own, see init-main.c) loads it from there, and the processes
+ * this one forks install it from memory (seccomp-bpf.c). libseccomp's compiler costs more than
+ * the rest of a warm sandbox's set-up, and need not run in any sandbox at all. */
 int sb_seccomp_compile(void)
 {
-        if (program)
+        if (sb_seccomp_program_fd() >= 0)
                 return 0;
         scmp_filter_ctx ctx;
         int r = build_filter(&ctx);
         if (r < 0)
                 return r;
-        int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+        int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0) {
                 r = -errno;
                 seccomp_release(ctx);
@@ -317,31 +315,11 @@ int sb_seccomp_compile(void)
         }
         r = seccomp_export_bpf(ctx, fd);
         seccomp_release(ctx);
-        off_t size = r == 0 ? lseek(fd, 0, SEEK_END) : -1;
-        if (r == 0 && (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
-                       size / (off_t)sizeof(struct sock_filter) > 0xffff))
-                r = -EINVAL;
-        struct sock_filter *p = NULL;
-        if (r == 0 && !(p = malloc((size_t)size)))
-                r = -ENOMEM;
-        if (r == 0 && pread(fd, p, (size_t)size, 0) != size)
-                r = -EIO;
-        (void)close(fd);
-        if (r < 0) {
-                free(p);
-                return r;
-        }
-        program = p;
-        program_len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
-        return 0;
-}
-
-int sb_seccomp_install(void)
-{
-        if (!program)
-                return -EINVAL;
-        struct sock_fprog fprog = { .len = program_len, .filter = program };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
-                return -errno;
-        return 0;
+        if (r == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                r = -errno;
+        if (r == 0)
+                r = sb_seccomp_load(fd);
+        if (r < 0)
+                (void)close(fd);
+        return r;
 }

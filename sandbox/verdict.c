@@ -106,6 +106,9 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
                 o->cpu_ms = timeval_ms(rep.usage.ru_utime) + timeval_ms(rep.usage.ru_stime);
                 o->peak_rss_kb = rep.usage.ru_maxrss;
         }
+        /* The cgroup counts every process, orphans reaped by init included. */
+        if (st->cgroup_cpu_ms > o->cpu_ms)
+                o->cpu_ms = st->cgroup_cpu_ms;
 
         /* The kernel's word first: these cannot be forged from inside. A script that ran out of
          * time while at its memory ceiling was thrashing in it (a failed allocation unwinding
@@ -113,6 +116,13 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
         long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
         long long peak = have_report ? (long long)o->peak_rss_kb * 1024 : st->cgroup_peak;
         bool at_ceiling = peak >= ceiling;
+        if (st->cpu_limit_hit) {
+                if (at_ceiling)
+                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+                else
+                        set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->cpu_time_s);
+                return;
+        }
         if (st->deadline_hit) {
                 if (at_ceiling)
                         set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");

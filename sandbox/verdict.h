@@ -13,8 +13,10 @@ struct sb_run_facts {
         struct sbuf status;      /* init's struct sb_init_report */
         bool frame_overflowed;
         bool deadline_hit;       /* the worker killed the sandbox at the wall-clock limit */
+        bool cpu_limit_hit;      /* ... or when all its processes together used up the CPU limit */
         bool oom_killed;         /* the memory cgroup's OOM killer fired */
         long long cgroup_peak;   /* the memory cgroup's peak use in bytes, -1 if unknown */
+        long long cgroup_cpu_ms; /* CPU time of all the request's processes, -1 if unknown */
 };
 
 /* Sets out->status, message, traceback, result and usage from the facts. */

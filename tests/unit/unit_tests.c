@@ -5,6 +5,7 @@
  *   unit_tests --list     print the test names
  *   unit_tests NAME...    run only those (tests/test_unit.py runs each as a pytest case) */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,46 @@ static void test_config_shipped_file_matches_defaults(void)
         CHECK(memcmp(&def, &shipped, sizeof(def)) == 0);
 }
 
+/* A directory standing for /etc with the given subuid and passwd contents. */
+static void write_etc(const char *dir, const char *subuid, const char *passwd)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "%s/subuid", dir);
+        CHECK(write_text_file(path, O_CREAT | O_TRUNC, subuid) == 0);
+        snprintf(path, sizeof(path), "%s/passwd", dir);
+        CHECK(write_text_file(path, O_CREAT | O_TRUNC, passwd) == 0);
+}
+
+static void test_config_uid_block_must_be_free(void)
+{
+        char dir[] = "/tmp/pyexec-etc-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        struct sb_limits l;
+        sb_limits_default(&l);
+        char err[512] = "";
+        /* Debian's first subordinate range, and users below the default block: free. */
+        write_etc(dir, "alice:100000:65536\n", "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n");
+        CHECK(sb_limits_check_ids(&l, dir, err, sizeof(err)) == 0);
+        /* A block that meets the subordinate range, at either end. */
+        l.uid_base = 100000 - 10;
+        CHECK(sb_limits_check_ids(&l, dir, err, sizeof(err)) == -EEXIST);
+        CHECK(strstr(err, "'alice'") && strstr(err, "subuid"));
+        l.uid_base = 100000 + 65535;
+        CHECK(sb_limits_check_ids(&l, dir, err, sizeof(err)) == -EEXIST);
+        l.uid_base = 100000 + 65536;
+        CHECK(sb_limits_check_ids(&l, dir, err, sizeof(err)) == 0);
+        /* A block that holds a user's uid. */
+        l.uid_base = 500;
+        CHECK(sb_limits_check_ids(&l, dir, err, sizeof(err)) == -EEXIST);
+        CHECK(strstr(err, "passwd"));
+        char path[300];
+        snprintf(path, sizeof(path), "%s/subuid", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/passwd", dir);
+        unlink(path);
+        rmdir(dir);
+}
+
 /* ---- imports --------------------------------------------------------------------------- */
 
 static int needed(const char *script) { return sb_preload_needed(script, strlen(script), "numpy pandas"); }
@@ -413,6 +454,7 @@ static const struct {
         T(test_outcome_error_body),
         T(test_status_kinds_distinct),
         T(test_config_parse),
+        T(test_config_uid_block_must_be_free),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
 };
