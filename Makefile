@@ -14,7 +14,7 @@ PYTEST   = /usr/bin/python3 -m pytest
 
 SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c sandbox/verdict.c \
               sandbox/spawn.c sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c \
-              sandbox/zygote.c sandbox/imports.c sandbox/report.c sandbox/image.c sandbox/seccomp-bpf.c
+              sandbox/zygote.c sandbox/imports.c sandbox/report.c sandbox/image.c sandbox/seccomp-bpf.c sandbox/initd.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -22,7 +22,8 @@ UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
 PROBE       = $(BUILD)/tests/try_syscall
 BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(BUILD)/pyexec-init $(UNIT_TESTS) $(PROBE)
-# pyexec-init, PID 1 of every sandbox: static, and only what it needs (sandbox/init-main.c).
+# pyexec-init, the init factory that clones PID 1 of every sandbox: static, and only what it
+# needs (sandbox/init-main.c).
 INIT_OBJ = $(addprefix $(BUILD)/sandbox/,init-main.o child.o mounts.o util.o seccomp-bpf.o runner_blob.o)
 # Debian's CPython for the zygote (lazy: the package may only be installed by `deps`).
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
@@ -54,7 +55,7 @@ $(BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
 	$(CC) $(CFLAGS) $(PY_CFLAGS) -c $< -o $@
 
 $(BUILD)/pyexec-init: $(INIT_OBJ)
-	$(CC) -static-pie -Wl,-z,relro,-z,now -o $@ $^
+	$(CC) -static -no-pie -Wl,-z,relro,-z,now -o $@ $^
 
 $(BUILD)/pyexec-zygote: $(BUILD)/sandbox/zygote-main.o $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)

@@ -319,6 +319,7 @@ int main(int argc, char **argv)
         }
 
         check_sandbox();
+        sb_initd_stop(); /* the master makes no more sandboxes; each worker starts its own factory */
         if (!sb_cgroups_enabled())
                 log_line("event=cgroups_unavailable reason=\"%s\" -- sandboxes are limited by rlimits only",
                          sb_cgroups_problem());

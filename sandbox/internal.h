@@ -73,23 +73,33 @@ void sb_hide_identity(const char *name);
 #define SB_SCRIPT_ENV_MAX 24
 void sb_build_script_env(char **envp, size_t cap);
 
-/* pyexec-init, the sandbox's PID 1, is a small static program of its own, exec'd by the clone()d
- * child at once (spawn.c), so that it starts from memory that never held a request: a copy of
- * the worker would hold the bodies, scripts and outputs of its earlier requests. Its
- * descriptors, placed by the worker before the exec: */
-enum sb_init_fd {
-        SB_INIT_FD_GO = 3,     /* struct sb_init_go arrives here once maps and cgroups are set */
-        SB_INIT_FD_SETUP_ERR,  /* why set-up failed; EOF when the payload started */
-        SB_INIT_FD_READY,      /* warm: one byte once the root is built */
-        SB_INIT_FD_STATUS,     /* cold: the script's end (struct sb_init_report) */
-        SB_INIT_FD_SECCOMP,    /* cold: the compiled seccomp program's memfd */
-        SB_INIT_FD_SCRIPT,     /* cold: the script process's ends, as struct sb_child_ends */
-        SB_INIT_FD_STDOUT,
-        SB_INIT_FD_STDERR,
-        SB_INIT_FD_RESULT,
-        SB_INIT_FD_IMAGE,      /* pyexec-init's own image, for execveat(); closed by the exec */
-        SB_INIT_FD_END,
+/* Every sandbox's init is cloned by its caller's init factory: pyexec-init, a small static
+ * program exec'd fresh (init-main.c, initd.c), so that init starts from memory that never held
+ * a request (a copy of the worker held the bodies, scripts and outputs of its earlier requests,
+ * and its environment). The factory clones with CLONE_PARENT, so init is the caller's child.
+ * What the caller sends for each init, with these descriptors in this order: */
+enum sb_init_slot {
+        SB_INIT_GO,          /* struct sb_init_go arrives here once maps and cgroups are set */
+        SB_INIT_SETUP_ERR,   /* why set-up failed; EOF when the payload started */
+        SB_INIT_READY,       /* warm: one byte once the root is built */
+        SB_INIT_STATUS,      /* cold: the script's end (struct sb_init_report) */
+        SB_INIT_SCRIPT,      /* cold: the script process's ends */
+        SB_INIT_STDOUT,
+        SB_INIT_STDERR,
+        SB_INIT_RESULT,
+        SB_INIT_SLOTS,
 };
+struct sb_init_request {
+        int clone_flags;     /* the namespaces */
+        unsigned slots;      /* bit i: a descriptor for slot i follows, in slot order */
+        int inject;          /* warm: the zygote's fork becomes the script's process */
+};
+struct sb_init_reply {
+        int err;             /* 0 (init's pidfd follows), or the errno of clone() */
+        pid_t pid;
+};
+/* The factory's descriptors. */
+enum { SB_FACTORY_CONTROL_FD = 3, SB_FACTORY_SECCOMP_FD = 4 };
 
 /* The go message: the worker has written the id maps and moved init into its cgroups. */
 struct sb_init_go {
@@ -97,7 +107,12 @@ struct sb_init_go {
         struct sb_limits limits;
 };
 
-/* pyexec-init's work (init-main.c sets up ctx from the descriptors above); never returns. */
+/* Asks this process's init factory (started on first use, and again in a forked child) for an
+ * init in new namespaces (flags) with the descriptors of fds[SB_INIT_SLOTS] (-1: none). 0 with
+ * *pid and *pidfd, or -errno with err set. */
+int sb_initd_clone(int flags, bool inject, const int *fds, pid_t *pid, int *pidfd, char *err, size_t errlen);
+
+/* init's work, from its first instruction in the sandbox (child.c); never returns. */
 __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *ctx);
 
 /* Builds the sandbox's root file system and pivots into it (mounts.c). Called by init as uid

@@ -107,6 +107,11 @@ int sb_network_private(char *err, size_t errlen);
  * network namespace once sb_network_private() has moved the caller out of it. 0 or -errno. */
 int sb_socketpair_unseen(int type, int sv[2]);
 
+/* Stops this process's init factory, the helper that clones every sandbox's init (initd.c);
+ * the next sandbox starts a new one. For a process that is done making sandboxes for a while
+ * and waits for all of its children (the pool's master after its start-up probe). */
+void sb_initd_stop(void);
+
 /* Whether requests get their own memory and pids cgroups on this machine (probed once per
  * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */
 bool sb_cgroups_enabled(void);

@@ -21,11 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "image.h"
 #include "internal.h"
 #include "util.h"
 
-#define STACK_SIZE (256 * 1024)
 
 void sb_parent_ends_close(struct sb_parent_ends *e)
 {
@@ -122,126 +120,10 @@ static int write_id_maps(pid_t pid, const struct sb_limits *l, char *err, size_t
         return r;
 }
 
-/* pyexec-init's image, copied once per process (image.h). */
-static int init_image(char *err, size_t errlen)
-{
-        static int fd = -1;
-        if (fd >= 0)
-                return fd;
-        char path[PATH_MAX];
-        sb_image_path_beside("pyexec-init", path, sizeof(path));
-        fd = sb_image_open(path, "pyexec-init");
-        if (fd < 0)
-                snprintf(err, errlen, "copying %s: %s", path, strerror(-fd));
-        return fd;
-}
-
-struct init_exec {
-        int fds[SB_INIT_FD_END]; /* the descriptor for each of init's slots, -1 for none */
-        int release_rd;          /* one byte: the id maps are written, exec */
-        int exec_wr;             /* CLOEXEC: EOF tells the parent the child exec'd (or died) */
-        char **argv, **envp;
-        int error;               /* set by the child when it could not exec */
-};
-
-/* The clone()d child, on the worker's memory (CLONE_VM) until the exec, so system calls only.
- * It waits until the worker has written its id maps (before, it has no uid of the namespace to
- * become), becomes its root, places each descriptor in its slot, closes everything else and
- * execs pyexec-init. */
-static int exec_init(void *arg)
-{
-        struct init_exec *x = arg;
-        char go;
-        if (read(x->release_rd, &go, 1) != 1)
-                _exit(127); /* the worker gave up on us */
-        /* Root of the namespace before the exec, or the exec would drop every capability
-         * there: the host root this child still is is not mapped in it. (Raw calls: glibc's
-         * wrappers would try to change every thread of the worker, whose memory this is.) */
-        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
-            syscall(SYS_setresuid, 0, 0, 0) < 0)
-                goto fail;
-        int lifted[SB_INIT_FD_END];
-        /* Lift every source above the slots first so no dup2 clobbers a later source. */
-        for (int slot = SB_INIT_FD_GO; slot < SB_INIT_FD_END; slot++) {
-                lifted[slot] = x->fds[slot] >= 0 ? fcntl(x->fds[slot], F_DUPFD_CLOEXEC, SB_INIT_FD_END + 1) : -1;
-                if (x->fds[slot] >= 0 && lifted[slot] < 0)
-                        goto fail;
-        }
-        int exec_wr = fcntl(x->exec_wr, F_DUPFD_CLOEXEC, SB_INIT_FD_END + 1);
-        if (exec_wr < 0 || dup3(exec_wr, SB_INIT_FD_END, O_CLOEXEC) < 0)
-                goto fail;
-        for (int slot = SB_INIT_FD_GO; slot < SB_INIT_FD_END; slot++) {
-                if (lifted[slot] < 0)
-                        (void)close(slot); /* a descriptor of the worker's */
-                else if (dup2(lifted[slot], slot) < 0)
-                        goto fail;
-        }
-        if (fcntl(SB_INIT_FD_IMAGE, F_SETFD, FD_CLOEXEC) < 0 || syscall(SYS_close_range, 0, SB_INIT_FD_GO - 1, 0) < 0 ||
-            syscall(SYS_close_range, SB_INIT_FD_END + 1, ~0U, 0) < 0)
-                goto fail;
-        (void)syscall(SYS_execveat, SB_INIT_FD_IMAGE, "", x->argv, x->envp, AT_EMPTY_PATH);
-fail:
-        x->error = errno ? errno : EIO;
-        _exit(127);
-}
-
-/* clone()s a child into the namespaces of flags, writes its id maps and lets it exec
- * pyexec-init: no copy of the worker's memory is ever made. Returns once the child has exec'd
- * (its exec_wr closed), or with -errno and err set. Signals stay blocked until the clone is
- * done, as in posix_spawn(), so that no handler of the worker's runs on the child's stack. */
-static pid_t clone_init(int flags, struct init_exec *x, const struct sb_limits *l, char *stack, int *pidfd, char *err,
-                        size_t errlen)
-{
-        int release[2], exec_done[2];
-        if (pipe2(release, O_CLOEXEC) < 0)
-                return -errno;
-        if (pipe2(exec_done, O_CLOEXEC) < 0) {
-                int e = errno;
-                (void)close(release[0]);
-                (void)close(release[1]);
-                return -e;
-        }
-        x->release_rd = release[0];
-        x->exec_wr = exec_done[1];
-        sigset_t all, saved;
-        sigfillset(&all);
-        (void)pthread_sigmask(SIG_SETMASK, &all, &saved);
-        pid_t child = clone(exec_init, stack + STACK_SIZE, flags | CLONE_VM, x, pidfd);
-        int r = child < 0 ? -errno : 0;
-        (void)pthread_sigmask(SIG_SETMASK, &saved, NULL);
-        (void)close(exec_done[1]);
-        (void)close(release[0]);
-        if (r < 0)
-                snprintf(err, errlen, "clone() into new namespaces: %s", strerror(-r));
-        else if ((r = write_id_maps(child, l, err, errlen)) < 0)
-                (void)syscall(SYS_pidfd_send_signal, *pidfd, SIGKILL, NULL, 0);
-        else if (write(release[1], "x", 1) != 1)
-                r = -EPIPE;
-        (void)close(release[1]);
-        char byte;
-        ssize_t n;
-        while ((n = read(exec_done[0], &byte, 1)) < 0 && errno == EINTR)
-                ; /* EOF: the child has exec'd or is gone; the stack and *x are ours again */
-        (void)close(exec_done[0]);
-        if (r == 0 && x->error) {
-                r = -x->error;
-                snprintf(err, errlen, "exec of pyexec-init: %s", strerror(-r));
-        }
-        if (r < 0 && child > 0) {
-                (void)syscall(SYS_pidfd_send_signal, *pidfd, SIGKILL, NULL, 0);
-                while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)
-                        ;
-                (void)close(*pidfd);
-                *pidfd = -1;
-        }
-        return r < 0 ? r : child;
-}
-
 int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,
                   struct sb_child_ends *kept, char *err, size_t errlen)
 {
         struct sb_child_ctx ctx = { .limits = *limits, .inject = inject, .go_rd = -1, .ready_wr = -1 };
-        cleanup_free char *stack = NULL;
         struct sb_parent_ends e;
         memset(&e, 0xff, sizeof(e)); /* every fd -1 */
         memset(&ctx.ends, 0xff, sizeof(ctx.ends));
@@ -263,44 +145,28 @@ int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struc
          * them go in one write. Failure only costs a few more poll rounds. */
         (void)fcntl(e.script_wr, F_SETPIPE_SZ, 1 << 20);
 
-        int image = init_image(err, errlen);
-        if (image < 0) {
-                r = image;
-                goto out;
-        }
-        stack = malloc(STACK_SIZE);
-        if (!stack) {
-                r = -ENOMEM;
-                snprintf(err, errlen, "allocating the clone stack: %s", strerror(ENOMEM));
-                goto out;
-        }
         /* CLONE_NEWCGROUP is left to init: it unshares it once the worker has moved it into
-         * its cgroup, so the cgroup it sees as its root is its own. CLONE_PIDFD gives a handle
-         * on init that no pid reuse can fool. */
-        int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+         * its cgroup, so the cgroup it sees as its root is its own. The pidfd is a handle on
+         * init that no pid reuse can fool. */
+        int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
         if (!limits->share_caller_netns)
                 flags |= CLONE_NEWNET;
-        char *envp[SB_SCRIPT_ENV_MAX];
-        sb_build_script_env(envp, SB_SCRIPT_ENV_MAX);
-        struct init_exec x = { .argv = (char *[]){ "init", inject ? "warm" : "cold", NULL }, .envp = envp };
-        for (int slot = 0; slot < SB_INIT_FD_END; slot++)
-                x.fds[slot] = -1;
-        x.fds[SB_INIT_FD_GO] = ctx.go_rd;
-        x.fds[SB_INIT_FD_SETUP_ERR] = c->setup_err_wr;
-        x.fds[SB_INIT_FD_IMAGE] = image;
-        if (inject) {
-                x.fds[SB_INIT_FD_READY] = ctx.ready_wr;
-        } else {
-                x.fds[SB_INIT_FD_STATUS] = c->status_wr;
-                x.fds[SB_INIT_FD_SECCOMP] = sb_seccomp_program_fd();
-                x.fds[SB_INIT_FD_SCRIPT] = c->script_rd;
-                x.fds[SB_INIT_FD_STDOUT] = c->stdout_wr;
-                x.fds[SB_INIT_FD_STDERR] = c->stderr_wr;
-                x.fds[SB_INIT_FD_RESULT] = c->result_wr;
-        }
-        pid_t child = clone_init(flags, &x, limits, stack, &e.pidfd, err, errlen);
-        if (child < 0) {
-                r = child;
+        int fds[SB_INIT_SLOTS] = { [SB_INIT_GO] = ctx.go_rd, [SB_INIT_SETUP_ERR] = c->setup_err_wr,
+                                   [SB_INIT_READY] = ctx.ready_wr, [SB_INIT_STATUS] = c->status_wr,
+                                   [SB_INIT_SCRIPT] = c->script_rd, [SB_INIT_STDOUT] = c->stdout_wr,
+                                   [SB_INIT_STDERR] = c->stderr_wr, [SB_INIT_RESULT] = c->result_wr };
+        if (inject) /* the script process's ends are for pyexec-zygote's fork, not for init */
+                fds[SB_INIT_STATUS] = fds[SB_INIT_SCRIPT] = fds[SB_INIT_STDOUT] = fds[SB_INIT_STDERR] =
+                        fds[SB_INIT_RESULT] = -1;
+        pid_t child;
+        r = sb_initd_clone(flags, inject, fds, &child, &e.pidfd, err, errlen);
+        if (r < 0)
+                goto out;
+        r = write_id_maps(child, limits, err, errlen);
+        if (r < 0) {
+                (void)syscall(SYS_pidfd_send_signal, e.pidfd, SIGKILL, NULL, 0);
+                while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)
+                        ;
                 goto out;
         }
         (void)fcntl(e.pidfd, F_SETFD, FD_CLOEXEC);
