@@ -72,11 +72,12 @@ write_nginx_conf() {
                 servers="        server unix:$socket;"
                 monitors="        server unix:$monitor_socket;"
         fi
-        sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
-            -e "s|@POOL_SERVERS@|$servers|" -e "s|@MONITOR_SERVERS@|$monitors|" \
-            -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$(( (n + slots) * pools ))|g" \
-            -e "s|@FASTCGI_TIMEOUT@|$(( (slots / n + 2) * wall + 30 ))|g" \
-            "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
+        local fill=(-e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g"
+                    -e "s|@POOL_SERVERS@|$servers|" -e "s|@MONITOR_SERVERS@|$monitors|"
+                    -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$(( (n + slots) * pools ))|g"
+                    -e "s|@FASTCGI_TIMEOUT@|$(( (slots / n + 2) * wall + 30 ))|g")
+        sed "${fill[@]}" "$top/nginx/json_errors.conf.in" > "$run_dir/nginx/json_errors.conf"
+        sed "${fill[@]}" "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
         cp "$top/nginx/fastcgi_params" "$run_dir/nginx/fastcgi_params"
         mv "$run_dir/nginx/nginx.conf.new" "$run_dir/nginx/nginx.conf"
 }
