@@ -1,8 +1,10 @@
-"""What nginx itself answers: every error status it can produce, in JSON.
+"""What nginx itself answers: back-pressure (workers + queue_slots requests in flight, the rest a
+JSON 503 at once, slow uploads not counted) and every error status it can produce, in JSON.
 
 Malformed requests are sent over raw sockets, since http.client refuses to write most of them.
-One small service serves the whole module.
+One small service (one worker, two queue slots) serves the whole module.
 """
+import concurrent.futures as cf
 import http.client
 import json
 import socket
@@ -13,12 +15,21 @@ import pytest
 from client import parse_json_strict
 from conftest import start_service, stop_service
 
+WORKERS, QUEUE_SLOTS = 1, 2
+SLOW_S = 3
+SLOW = f"import time\ndef main():\n    time.sleep({SLOW_S})\n    return 'slept'\n"
 HELLO = "def main():\n    return 'hello'\n"
+BUSY_BODY = {"error": "All workers are busy and the queue is full; retry later", "stdout": "",
+             "error_kind": "busy"}
+# "At once": far below the SLOW_S a queued request would wait, generous for a loaded machine.
+AT_ONCE_S = 1.0
 
 
 @pytest.fixture(scope="module")
 def svc():
-    s = start_service(workers=1)
+    # queue_timeout_ms well above SLOW_S * (WORKERS + QUEUE_SLOTS): the requests that are let in
+    # must all run, so that only nginx's cap can refuse anything.
+    s = start_service(workers=WORKERS, queue_slots=QUEUE_SLOTS, queue_timeout_ms=30000)
     yield s
     stop_service(s)
 
@@ -44,6 +55,16 @@ def one(headers, name):
     values = [v for k, v in headers if k == name]
     assert len(values) == 1, (name, headers)
     return values[0]
+
+
+def worker_busy(svc):
+    conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    return any(line.startswith("pyexec_worker_busy") and line.endswith(" 1") for line in text.splitlines())
 
 
 def wait_until(predicate, timeout=15):
@@ -91,7 +112,54 @@ def assert_json_error(status, headers, body, want_status, want_kind):
     return parsed
 
 
-# ---- request ids ------------------------------------------------------------------------
+# ---- back-pressure ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def overflow(svc):
+    """Fill the cap with slow scripts, then send as many again: (admitted, extra) answers."""
+    cap = WORKERS + QUEUE_SLOTS
+    with cf.ThreadPoolExecutor(2 * cap + 2) as ex:
+        admitted = [ex.submit(post, svc, SLOW) for _ in range(cap)]
+        wait_until(lambda: worker_busy(svc))
+        time.sleep(0.5)  # the queued ones reach nginx's counter too (they were sent first)
+        extra = list(ex.map(lambda _: post(svc, HELLO), range(cap + 2)))
+        return [f.result() for f in admitted], extra
+
+
+def test_past_the_cap_requests_get_503_at_once(overflow):
+    admitted, extra = overflow
+    assert [(st, round(s, 2)) for st, _, _, s in extra if st != 503 or s > AT_ONCE_S] == []
+    # Everything let in ran: nothing was refused by the pool's own queue timeout.
+    assert [json.loads(b) for _, _, b, _ in admitted] == [{"result": "slept", "stdout": ""}] * len(admitted)
+
+
+def test_busy_answer_is_the_documented_json(overflow):
+    _, extra = overflow
+    for status, headers, body, _ in extra:
+        assert assert_json_error(status, headers, body, 503, "busy") == BUSY_BODY
+        assert one(headers, "retry-after") == "1"
+
+
+def stalled_upload(port):
+    """A client that sent the headers and a tenth of the body, then stalls."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 1000\r\n\r\n" + b'{"script": "' + b"#" * 88)
+    return s
+
+
+def test_stalled_uploads_do_not_lock_others_out(svc):
+    stalled = []
+    try:
+        for _ in range(20):
+            stalled.append(stalled_upload(svc.port))
+        time.sleep(0.3)  # nginx has read what they sent
+        status, headers, body, _ = post(svc, HELLO)
+        assert (status, json.loads(body)) == (200, {"result": "hello", "stdout": ""})
+    finally:
+        for s in stalled:
+            s.close()
+
 
 def test_request_id_is_nginx_own_and_logged(svc):
     status, headers, _, _ = post(svc, HELLO, headers={"X-Request-Id": "spoofed"})
