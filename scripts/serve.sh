@@ -49,6 +49,12 @@ done
 mkdir -p "$run_dir/nginx"
 # nginx's workers (www-data) must reach the sockets inside.
 chmod 0711 "$run_dir"
+# The admission server's socket (nginx makes it 0666): only nginx's workers (group www-data)
+# may pass through here, so nothing but nginx's public server can send it a request. Owned by
+# root, which binds it: a container's root has no CAP_DAC_OVERRIDE. A stale socket would stop
+# the bind.
+install -d -m 0710 -o root -g www-data "$run_dir/nginx/private"
+rm -f "$run_dir/nginx/private/admission.sock"
 socket="$run_dir/pyexec.sock"
 monitor_socket="$run_dir/monitor.sock"
 
@@ -72,11 +78,14 @@ write_nginx_conf() {
                 servers="        server unix:$socket;"
                 monitors="        server unix:$monitor_socket;"
         fi
-        sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
-            -e "s|@POOL_SERVERS@|$servers|" -e "s|@MONITOR_SERVERS@|$monitors|" \
-            -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$(( (n + slots) * pools ))|g" \
-            -e "s|@FASTCGI_TIMEOUT@|$(( (slots / n + 2) * wall + 30 ))|g" \
-            "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
+        local fastcgi_timeout=$(( (slots / n + 2) * wall + 30 ))
+        # The public server waits longer than the admission server, whose 504 is JSON.
+        local fill=(-e "s|@RUN_DIR@|$run_dir|g" -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g"
+                    -e "s|@POOL_SERVERS@|$servers|" -e "s|@MONITOR_SERVERS@|$monitors|"
+                    -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$(( (n + slots) * pools ))|g"
+                    -e "s|@FASTCGI_TIMEOUT@|$fastcgi_timeout|g" -e "s|@PROXY_TIMEOUT@|$(( fastcgi_timeout + 10 ))|g")
+        sed "${fill[@]}" "$top/nginx/json_errors.conf.in" > "$run_dir/nginx/json_errors.conf"
+        sed "${fill[@]}" "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
         cp "$top/nginx/fastcgi_params" "$run_dir/nginx/fastcgi_params"
         mv "$run_dir/nginx/nginx.conf.new" "$run_dir/nginx/nginx.conf"
 }
