@@ -15,6 +15,9 @@
 # it reads there: it accepts one frame, validates its JSON strictly, and decides timeouts,
 # signals and exit codes from the kernel, not from the frame. A script that forges a frame
 # can only produce a value it could have returned from main() anyway.
+#
+# Only the process the run started in writes a frame: copies made by os.fork() that come back
+# into the runner (main() returned or raised in the child) leave without one (_leave_if_forked).
 
 
 import json
@@ -26,7 +29,14 @@ import types
 RESULT_FD = 3
 SCRIPT_FD = 4
 USER_FILE = "<script>"
+# The process that runs the script: the only one that may write a frame. A script that calls
+# os.fork() without os._exit() in the child has copies of it, runner included, that run on.
+_owner_pid = None
+
+
 def _pyexec_run(argv, warm=False):
+    global _owner_pid
+    _owner_pid = os.getpid()
     result_max = int(argv[1]) if len(argv) > 1 else 8 << 20
 
     # The script's streams: the ones the zygote made for it (see _pyexec_warm_up), else new.
@@ -82,7 +92,17 @@ def _usage():
     return b"%d %d\n" % (int(cpu * 1000), max(me.ru_maxrss, kids.ru_maxrss))
 
 
+def _leave_if_forked(status):
+    """A fork of the script's process that reached the runner's end leaves as a forked child
+    would, without a frame (the original reports; a second frame would spoil its answer).
+    What it printed counts. Status 0 after a result, 1 after an error, for its waitpid()."""
+    if os.getpid() != _owner_pid:
+        _flush_stdio()
+        os._exit(status)
+
+
 def _send(tag, payload):
+    _leave_if_forked(0 if tag == b"R" else 1)
     data = tag + _usage() + payload
     view = memoryview(data)
     while view:
@@ -148,6 +168,7 @@ def _near_memory_limit():
 
 
 def _report_exception(exc):
+    _leave_if_forked(1)  # before the work of a traceback, in every copy of a fork bomb
     if isinstance(exc, MemoryError) or _near_memory_limit():
         _send_error("memory_limit", "Script execution error: Memory limit exceeded")
     else:

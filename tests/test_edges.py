@@ -1,0 +1,94 @@
+"""Edge cases an outside attacker found (project issue 10): forks, the result limit's exact
+edge, huge error messages, repeated object names, numbers beyond a double, real-time
+signals, a byte-order mark, and usage figures after a flooded result channel.
+
+End-to-end cases run over HTTP in both modes (base_url); the limit edges run build/pyexec-run
+with a small result limit, in both modes, to stay fast."""
+
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from client import parse_json_strict, post_execute, request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYEXEC_RUN = os.path.join(ROOT, "build", "pyexec-run")
+
+SERIALIZE_PREFIX = "main() function must return JSON serializable data: "
+TAMPERED = "Script execution error: the result channel was written to by the script"
+ERROR_TEXT_MAX = 64 << 10  # the runner's bound on an error message and on a traceback (UTF-8)
+RESULT_MAX = 8 << 20       # result_max_bytes in config/pyexec.conf
+
+
+def run(base_url, script):
+    status, headers, body = post_execute(base_url, script)
+    assert status == 200, body
+    return headers, body
+
+
+def run_ok(base_url, script):
+    _, body = run(base_url, script)
+    assert set(body) == {"result", "stdout"}, str(body)[:2000]
+    return body
+
+
+def run_err(base_url, script, kind):
+    _, body = run(base_url, script)
+    assert "result" not in body, str(body)[:2000]
+    assert body.get("error_kind") == kind, str(body)[:2000]
+    return body
+
+
+# ============================================================ 1. forks
+
+def test_forked_child_returning_leaves_silently(base_url):
+    # The child runs main() to its end like the original; only the original may report.
+    script = ("import os\n\ndef main():\n    pid = os.fork()\n    if pid == 0:\n"
+              "        print('child')\n        return 'from the child'\n"
+              "    _, status = os.waitpid(pid, 0)\n    print('parent')\n"
+              "    return {'child_exit': os.waitstatus_to_exitcode(status)}\n")
+    body = run_ok(base_url, script)
+    assert body == {"result": {"child_exit": 0}, "stdout": "child\nparent\n"}
+
+
+def test_forked_child_raising_leaves_silently(base_url):
+    script = ("import os\n\ndef main():\n    pid = os.fork()\n    if pid == 0:\n"
+              "        raise ValueError('in the child')\n"
+              "    _, status = os.waitpid(pid, 0)\n"
+              "    return {'child_exit': os.waitstatus_to_exitcode(status)}\n")
+    body = run_ok(base_url, script)
+    assert body == {"result": {"child_exit": 1}, "stdout": ""}
+
+
+def test_fork_at_module_level(base_url):
+    # Both processes go on to call main(); the child's result is not the answer.
+    script = ("import os\n\npid = os.fork()\n\ndef main():\n    if pid == 0:\n"
+              "        return 'child'\n    os.waitpid(pid, 0)\n    return 'parent'\n")
+    assert run_ok(base_url, script) == {"result": "parent", "stdout": ""}
+
+
+def test_print_fork_dify(base_url):
+    # dify-sandbox's test: the child may or may not print before the original ends the run.
+    for _ in range(3):
+        body = run_ok(base_url, "import os\n\ndef main():\n    print(os.fork())\n    return 1\n")
+        assert body["result"] == 1, body
+        printed = sorted(int(line) for line in body["stdout"].splitlines())
+        assert printed[-1] > 0 and printed[:-1] in ([], [0]), body
+
+
+def test_fork_bomb_ends_with_its_own_exception(base_url):
+    # As snekbox's suite expects: the pids limit makes os.fork() fail in the original, and
+    # that is the answer, whatever its 63 copies did.
+    script = "import os\n\ndef main():\n    while True:\n        os.fork()\n"
+    body = run_err(base_url, script, "exception")
+    assert body["error"] == "BlockingIOError: [Errno 11] Resource temporarily unavailable", body
+    assert 'File "<script>", line 5, in main' in body["traceback"]
+
+
+def test_fork_bomb_caught(base_url):
+    script = ("import os\n\ndef main():\n    try:\n        while True:\n            os.fork()\n"
+              "    except BlockingIOError as e:\n        return str(e)\n")
+    assert run_ok(base_url, script) == {"result": "[Errno 11] Resource temporarily unavailable",
+                                        "stdout": ""}
