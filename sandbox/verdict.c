@@ -30,6 +30,7 @@ const char *sb_status_kind(enum sb_status s)
         case SB_RESULT_TOO_LARGE: return "result_too_large";
         case SB_EXITED: return "exited";
         case SB_KILLED: return "killed";
+        case SB_CHANNEL_TAMPERED: return "channel_tampered";
         }
         return "internal_error";
 }
@@ -164,7 +165,11 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
                 }
                 if (body && tag == 'E' && parse_error_frame(body, body_len, o))
                         return;
-                set_error(o, SB_EXCEPTION, "Script execution error: the result channel was written to by the script");
+                /* Garbage, a second frame: the script wrote to the channel itself (a whole frame
+                 * of its own would have passed, as any value it could have returned). That is
+                 * neither the script's exception nor a result. */
+                set_error(o, SB_CHANNEL_TAMPERED,
+                          "Script execution error: the result channel was written to by the script");
                 return;
         }
 

@@ -92,3 +92,23 @@ def test_fork_bomb_caught(base_url):
               "    except BlockingIOError as e:\n        return str(e)\n")
     assert run_ok(base_url, script) == {"result": "[Errno 11] Resource temporarily unavailable",
                                         "stdout": ""}
+
+
+# ============================================================ 1b. tampering with the channel
+
+@pytest.mark.parametrize("write", [
+    "os.write(3, b'garbage')",
+    "os.write(3, b'R0 0\\n1')",         # a second frame after the runner's
+    "os.write(3, b'R0 0\\n')",          # a frame without a value
+    "os.write(3, b'E0 0\\n{}')",        # an error frame without its fields
+], ids=["garbage", "second_frame", "empty_value", "empty_error"])
+def test_tampered_channel_has_its_own_kind(base_url, write):
+    script = "import os\n\ndef main():\n    print('x')\n    %s\n    return 2\n" % write
+    body = run_err(base_url, script, "channel_tampered")
+    assert body == {"error": TAMPERED, "stdout": "x\n", "error_kind": "channel_tampered"}
+
+
+def test_one_forged_frame_is_accepted_once(base_url):
+    # A whole frame written by the script carries a value main() could have returned.
+    script = "import os\n\ndef main():\n    os.write(3, b'R0 0\\n\"forged\"')\n    os._exit(0)\n"
+    assert run_ok(base_url, script) == {"result": "forged", "stdout": ""}

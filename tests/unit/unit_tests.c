@@ -14,8 +14,10 @@
 #include "../../fcgi/request.h"
 #include "config.h"
 #include "imports.h"
+#include "internal.h"
 #include "jsontext.h"
 #include "sandbox.h"
+#include "verdict.h"
 
 static int failures;
 
@@ -313,10 +315,46 @@ static void test_outcome_error_body(void)
 
 static void test_status_kinds_distinct(void)
 {
-        for (int a = SB_OK; a <= SB_KILLED; a++)
-                for (int b = a + 1; b <= SB_KILLED; b++)
+        for (int a = SB_OK; a <= SB_CHANNEL_TAMPERED; a++)
+                for (int b = a + 1; b <= SB_CHANNEL_TAMPERED; b++)
                         CHECK(strcmp(sb_status_kind(a), sb_status_kind(b)) != 0);
         CHECK_STR(sb_status_kind(SB_MEMORY_LIMIT), "memory_limit");
+        CHECK_STR(sb_status_kind(SB_CHANNEL_TAMPERED), "channel_tampered");
+}
+
+/* ---- verdict --------------------------------------------------------------------------- */
+
+/* sb_decide() on a result channel's bytes, as collected; status < 0: init's report never came. */
+static void decide(struct sb_outcome *o, const struct sb_limits *l, const char *frame, size_t len, bool overflowed,
+                   int status)
+{
+        memset(o, 0, sizeof(*o));
+        struct sb_run_facts f = { .out = o, .frame_overflowed = overflowed, .cgroup_peak = -1 };
+        (void)sbuf_append(&f.frame, frame, len);
+        if (status >= 0) {
+                struct sb_init_report rep = { .wait_status = status };
+                rep.usage.ru_utime.tv_sec = 2;
+                rep.usage.ru_maxrss = 4321;
+                (void)sbuf_append(&f.status, &rep, sizeof(rep));
+        }
+        sb_decide(l, &f);
+        sbuf_free(&f.frame);
+        sbuf_free(&f.status);
+}
+
+static void test_decide_tampered_frames(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        const char *tampered[] = { "garbage", "R0 0\n1R0 0\n2", "R0 0\n", "E0 0\n{}", "X0 0\n1" };
+        for (size_t i = 0; i < ARRAY_SIZE(tampered); i++) {
+                struct sb_outcome o;
+                decide(&o, &l, tampered[i], strlen(tampered[i]), false, 0);
+                if (o.status != SB_CHANNEL_TAMPERED)
+                        fprintf(stderr, "  %s for: %s\n", sb_status_kind(o.status), tampered[i]);
+                CHECK(o.status == SB_CHANNEL_TAMPERED);
+                sb_outcome_free(&o);
+        }
 }
 
 /* ---- config ---------------------------------------------------------------------------- */
@@ -412,6 +450,7 @@ static const struct {
         T(test_outcome_ok_body),
         T(test_outcome_error_body),
         T(test_status_kinds_distinct),
+        T(test_decide_tampered_frames),
         T(test_config_parse),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
