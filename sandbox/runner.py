@@ -18,6 +18,8 @@
 #
 # Only the process the run started in writes a frame: copies made by os.fork() that come back
 # into the runner (main() returned or raised in the child) leave without one (_leave_if_forked).
+# Error messages and tracebacks are cut to ERROR_TEXT_MAX bytes each, marked "… [truncated N
+# bytes]", so that an error frame's size does not depend on the script.
 
 
 import json
@@ -29,6 +31,11 @@ import types
 RESULT_FD = 3
 SCRIPT_FD = 4
 USER_FILE = "<script>"
+# An error message and a traceback are each cut to this many bytes of UTF-8, so that an error
+# frame fits the worker's room for one whatever the result limit (SB_ERROR_FRAME_MAX in
+# sandbox/verdict.h allows for every byte escaped to six).
+ERROR_TEXT_MAX = 64 << 10
+
 # The process that runs the script: the only one that may write a frame. A script that calls
 # os.fork() without os._exit() in the child has copies of it, runner included, that run on.
 _owner_pid = None
@@ -110,8 +117,20 @@ def _send(tag, payload):
         view = view[n:]
 
 
+def _clip(text):
+    """text, or its first ERROR_TEXT_MAX bytes of UTF-8 (whole characters) and a marker."""
+    if len(text) <= ERROR_TEXT_MAX // 4:  # no character takes more than 4 bytes
+        return text
+    data = text.encode("utf-8", "pyexec_replace")
+    if len(data) <= ERROR_TEXT_MAX:
+        return text
+    head = data[:ERROR_TEXT_MAX].decode("utf-8", "ignore")  # drops a character cut in two
+    return f"{head}\u2026 [truncated {len(data) - len(head.encode('utf-8'))} bytes]"
+
+
 def _send_error(kind, message, tb=""):
-    _send(b"E", json.dumps({"kind": kind, "message": message, "traceback": tb}).encode("utf-8"))
+    frame = {"kind": kind, "message": _clip(message), "traceback": _clip(tb)}
+    _send(b"E", json.dumps(frame, ensure_ascii=False).encode("utf-8", "pyexec_replace"))
 
 
 def _flush_stdio():

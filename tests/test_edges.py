@@ -112,3 +112,44 @@ def test_one_forged_frame_is_accepted_once(base_url):
     # A whole frame written by the script carries a value main() could have returned.
     script = "import os\n\ndef main():\n    os.write(3, b'R0 0\\n\"forged\"')\n    os._exit(0)\n"
     assert run_ok(base_url, script) == {"result": "forged", "stdout": ""}
+
+
+# ============================================================ 3. long error messages
+
+def clipped(text):
+    """What the runner makes of a long error text: the first ERROR_TEXT_MAX bytes of UTF-8 (at
+    a character boundary) and a marker saying how many bytes were dropped."""
+    data = text.encode("utf-8")
+    if len(data) <= ERROR_TEXT_MAX:
+        return text
+    head = data[:ERROR_TEXT_MAX].decode("utf-8", "ignore")
+    return "%s… [truncated %d bytes]" % (head, len(data) - len(head.encode("utf-8")))
+
+
+def test_huge_exception_message_is_truncated(base_url):
+    body = run_err(base_url, "def main():\n    raise ValueError('e' * (5 << 20))\n", "exception")
+    assert body["error"] == clipped("ValueError: " + "e" * (5 << 20))
+    assert body["error"].endswith("… [truncated %d bytes]" % (len("ValueError: ") + (5 << 20) - ERROR_TEXT_MAX))
+    tb = body["traceback"]
+    assert tb.startswith("Traceback (most recent call last):\n  File \"<script>\", line 2, in main\n"), tb[:300]
+    assert len(tb.encode()) <= ERROR_TEXT_MAX + 64 and " [truncated " in tb[-40:], tb[-100:]
+
+
+def test_truncation_keeps_whole_characters(base_url):
+    # 3-byte characters across the cut: no half character, no U+FFFD.
+    body = run_err(base_url, "def main():\n    raise KeyError('€' * 30000)\n", "exception")
+    assert body["error"] == clipped("KeyError: '%s'" % ("€" * 30000))
+    assert "\ufffd" not in body["error"]
+
+
+def test_message_at_the_bound_is_whole(base_url):
+    n = ERROR_TEXT_MAX - len("ValueError: ")
+    body = run_err(base_url, "def main():\n    raise ValueError('a' * %d)\n" % n, "exception")
+    assert body["error"] == "ValueError: " + "a" * n
+
+
+def test_huge_not_serializable_message_is_truncated(base_url):
+    script = "def main():\n    return type('T' * (1 << 20), (), {})()\n"
+    body = run_err(base_url, script, "not_serializable")
+    whole = SERIALIZE_PREFIX + "TypeError: Object of type %s is not JSON serializable" % ("T" * (1 << 20))
+    assert body["error"] == clipped(whole)
