@@ -92,6 +92,79 @@ exit:
         return ok;
 }
 
+/* ---- the frame ------------------------------------------------------------------------- */
+
+size_t sb_frame_max(const struct sb_limits *l)
+{
+        size_t body = l->result_max_bytes > SB_ERROR_FRAME_MAX ? l->result_max_bytes : SB_ERROR_FRAME_MAX;
+        return SB_FRAME_HEADER_MAX + body;
+}
+
+struct frame {
+        char tag;
+        long long cpu_ms;
+        long long peak_rss_kb;
+        const char *body;
+        size_t body_len;
+};
+
+/* Digits up to the byte stop, as the runner writes them: no sign, no space, at most 18. */
+static bool read_count(const char **p, const char *end, char stop, long long *out)
+{
+        long long v = 0;
+        const char *start = *p;
+        for (; *p < end && **p >= '0' && **p <= '9' && *p - start < 18; (*p)++)
+                v = v * 10 + (**p - '0');
+        if (*p == start || *p >= end || **p != stop)
+                return false;
+        (*p)++;
+        *out = v;
+        return true;
+}
+
+/* Splits the channel's bytes into tag, usage line and body. False when they do not start
+ * with one (the whole frame may still have been cut short: see frame_overflowed). */
+static bool parse_frame_header(const struct sbuf *f, struct frame *fr)
+{
+        if (f->len < 2)
+                return false;
+        const char *p = f->data + 1, *end = f->data + (f->len < SB_FRAME_HEADER_MAX ? f->len : SB_FRAME_HEADER_MAX);
+        if (!read_count(&p, end, ' ', &fr->cpu_ms) || !read_count(&p, end, '\n', &fr->peak_rss_kb))
+                return false;
+        fr->tag = f->data[0];
+        fr->body = p;
+        fr->body_len = f->len - (size_t)(p - f->data);
+        return true;
+}
+
+/* The outcome a whole frame tells, checked as untrusted input: the runner writes only one
+ * frame, of a known shape, with no more than result_max_bytes of result. */
+static void decide_frame(const struct sb_limits *l, const struct frame *fr, struct sb_outcome *o)
+{
+        if (fr && fr->tag == 'R') {
+                if (fr->body_len > l->result_max_bytes) {
+                        set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
+                                  l->result_max_bytes);
+                        return;
+                }
+                if (jt_validate(fr->body, fr->body_len, RESULT_MAX_DEPTH) == 0) {
+                        o->status = SB_OK;
+                        (void)sbuf_append(&o->result, fr->body, fr->body_len);
+                        return;
+                }
+        }
+        /* The runner keeps its error frames under SB_ERROR_FRAME_MAX (and so error texts under
+         * 64 KiB); a bigger one is not its. */
+        if (fr && fr->tag == 'E' && fr->body_len <= SB_ERROR_FRAME_MAX && parse_error_frame(fr->body, fr->body_len, o))
+                return;
+        /* Garbage, a second frame: the script wrote to the channel itself (a whole frame of
+         * its own would have passed, as any value it could have returned). Not the script's
+         * exception, and not a result. */
+        set_error(o, SB_CHANNEL_TAMPERED, "Script execution error: the result channel was written to by the script");
+}
+
+/* ---- the decision ---------------------------------------------------------------------- */
+
 static long long timeval_ms(struct timeval tv)
 {
         return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
@@ -140,36 +213,21 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
 
         /* Then the runner's frame, checked as untrusted input. It counts if the process
          * exited normally, or if the run was over before init's report came in (the runner
-         * had sent its frame and closed its pipes; see collect()). */
+         * had sent its frame and closed its pipes; see collect()); then its usage line gives
+         * the figures, whether or not the rest of the frame is any good. */
+        struct frame fr;
+        bool framed = parse_frame_header(&st->frame, &fr);
+        if (framed && !have_report) {
+                o->cpu_ms = fr.cpu_ms;
+                o->peak_rss_kb = (long)fr.peak_rss_kb;
+        }
         if (st->frame_overflowed) {
                 set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
                           l->result_max_bytes);
                 return;
         }
         if (st->frame.len > 0 && (!have_report || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
-                char tag = st->frame.data[0];
-                const char *line = st->frame.data + 1;
-                const char *nl = memchr(line, '\n', st->frame.len - 1);
-                long long cpu = 0;
-                long rss = 0;
-                if (nl && sscanf(line, "%lld %ld", &cpu, &rss) == 2 && !have_report) {
-                        o->cpu_ms = cpu;
-                        o->peak_rss_kb = rss;
-                }
-                const char *body = nl ? nl + 1 : NULL;
-                size_t body_len = nl ? st->frame.len - (size_t)(body - st->frame.data) : 0;
-                if (body && tag == 'R' && jt_validate(body, body_len, RESULT_MAX_DEPTH) == 0) {
-                        o->status = SB_OK;
-                        (void)sbuf_append(&o->result, body, body_len);
-                        return;
-                }
-                if (body && tag == 'E' && parse_error_frame(body, body_len, o))
-                        return;
-                /* Garbage, a second frame: the script wrote to the channel itself (a whole frame
-                 * of its own would have passed, as any value it could have returned). That is
-                 * neither the script's exception nor a result. */
-                set_error(o, SB_CHANNEL_TAMPERED,
-                          "Script execution error: the result channel was written to by the script");
+                decide_frame(l, framed ? &fr : NULL, o);
                 return;
         }
 
@@ -183,4 +241,3 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
         o->exit_code = have_report && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
         set_error(o, SB_EXITED, "Script exited with status %d before main() returned", o->exit_code);
 }
-

@@ -114,6 +114,65 @@ def test_one_forged_frame_is_accepted_once(base_url):
     assert run_ok(base_url, script) == {"result": "forged", "stdout": ""}
 
 
+# ============================================================ 2. the result limit, exactly
+
+def pyexec_run(script, mode, **config):
+    """build/pyexec-run on script with these config settings (nothing preloaded)."""
+    settings = dict({"warm_preload": ""}, **config)
+    with tempfile.NamedTemporaryFile("w", prefix="pyexec-edges-", suffix=".conf") as conf:
+        conf.writelines("%s = %s\n" % kv for kv in settings.items())
+        conf.flush()
+        p = subprocess.run([PYEXEC_RUN, "-c", conf.name, {"warm": "-w", "cold": "-W"}[mode], "-"],
+                           input=script.encode(), capture_output=True, timeout=60)
+    assert p.returncode == 0, p
+    return parse_json_strict(p.stdout)
+
+
+SMALL_LIMIT = 4096
+
+
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+@pytest.mark.parametrize("extra,ok", [(0, True), (1, False)], ids=["at_limit", "one_over"])
+def test_result_limit_is_exact(mode, extra, ok):
+    # The JSON text of 'x' * n is n + 2 bytes (the quotes).
+    script = "def main():\n    return 'x' * %d\n" % (SMALL_LIMIT - 2 + extra)
+    body = pyexec_run(script, mode, result_max_bytes=SMALL_LIMIT)
+    if ok:
+        assert body == {"result": "x" * (SMALL_LIMIT - 2), "stdout": ""}
+    else:
+        assert body == {"error": "main() returned more than the %d-byte result limit" % SMALL_LIMIT,
+                        "stdout": "", "error_kind": "result_too_large"}
+
+
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+@pytest.mark.parametrize("extra,ok", [(0, True), (1, False)], ids=["at_limit", "one_over"])
+def test_forged_frame_result_limit_is_exact(mode, extra, ok):
+    # The worker holds a forged frame to the same limit as the runner holds main()'s value.
+    n = SMALL_LIMIT - 2 + extra
+    script = ("import os\n\ndef main():\n    os.write(3, b'R12 34\\n\"' + b'y' * %d + b'\"')\n"
+              "    os._exit(0)\n" % n)
+    body = pyexec_run(script, mode, result_max_bytes=SMALL_LIMIT)
+    if ok:
+        assert body == {"result": "y" * n, "stdout": ""}
+    else:
+        assert body["error_kind"] == "result_too_large", body
+
+
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+def test_error_frame_fits_under_a_small_result_limit(mode):
+    # An error's frame is bounded on its own, not by result_max_bytes.
+    body = pyexec_run("def main():\n    raise ValueError('v' * 20000)\n", mode, result_max_bytes=16)
+    assert body["error_kind"] == "exception", body
+    assert body["error"] == "ValueError: " + "v" * 20000
+
+
+def test_result_of_exactly_the_default_limit(base_url):
+    # The attacker's case: 8,388,604 bytes were refused, under the 8 MiB limit.
+    body = run_ok(base_url, "def main():\n    return 'z' * %d\n" % (RESULT_MAX - 2))
+    assert len(body["result"]) == RESULT_MAX - 2
+    run_err(base_url, "def main():\n    return 'z' * %d\n" % (RESULT_MAX - 1), "result_too_large")
+
+
 # ============================================================ 3. long error messages
 
 def clipped(text):
@@ -153,3 +212,19 @@ def test_huge_not_serializable_message_is_truncated(base_url):
     body = run_err(base_url, script, "not_serializable")
     whole = SERIALIZE_PREFIX + "TypeError: Object of type %s is not JSON serializable" % ("T" * (1 << 20))
     assert body["error"] == clipped(whole)
+
+
+# ============================================================ 8. usage after a flooded channel
+
+def test_usage_kept_when_the_channel_overflows(base_url):
+    # The script burns CPU, then floods the channel past the frame's room: the usage headers
+    # still carry its CPU time (the kernel's report, or the frame's own usage line).
+    script = ("import os, resource, time\n\ndef main():\n    t = time.process_time()\n"
+              "    while time.process_time() - t < 0.3:\n        pass\n"
+              "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+              "    head = b'R%d %d\\n' % ((r.ru_utime + r.ru_stime) * 1000, r.ru_maxrss)\n"
+              "    os.write(3, head + b'\"' + b'f' * (9 << 20))\n    os._exit(0)\n")
+    headers, body = run(base_url, script)
+    assert body["error_kind"] == "result_too_large", str(body)[:300]
+    assert int(headers["x-pyexec-cpu-ms"]) >= 250, headers
+    assert int(headers["x-pyexec-peak-rss-kb"]) > 0, headers

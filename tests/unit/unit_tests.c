@@ -342,11 +342,47 @@ static void decide(struct sb_outcome *o, const struct sb_limits *l, const char *
         sbuf_free(&f.status);
 }
 
+static void test_decide_result_limit_is_exact(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        l.result_max_bytes = 16;
+        struct sb_outcome o;
+        const char at[] = "R123456789012 123456789\n\"xxxxxxxxxxxxxx\""; /* 16 bytes of JSON */
+        decide(&o, &l, at, strlen(at), false, 0);
+        CHECK(o.status == SB_OK && o.result.len == 16);
+        sb_outcome_free(&o);
+        const char over[] = "R1 2\n\"xxxxxxxxxxxxxxx\"";
+        decide(&o, &l, over, strlen(over), false, -1);
+        CHECK(o.status == SB_RESULT_TOO_LARGE);
+        CHECK(o.cpu_ms == 1 && o.peak_rss_kb == 2); /* usage from the frame: no report came */
+        sb_outcome_free(&o);
+        /* The frame's room takes the longest header on top of the limit. */
+        CHECK(sb_frame_max(&l) >= 16 + SB_FRAME_HEADER_MAX);
+        l.result_max_bytes = 8u << 20;
+        CHECK(sb_frame_max(&l) == (8u << 20) + SB_FRAME_HEADER_MAX);
+}
+
+static void test_decide_keeps_usage_on_overflow(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        struct sb_outcome o;
+        decide(&o, &l, "R250 9000\n\"aaaa", 15, true, -1);
+        CHECK(o.status == SB_RESULT_TOO_LARGE);
+        CHECK(o.cpu_ms == 250 && o.peak_rss_kb == 9000);
+        sb_outcome_free(&o);
+        decide(&o, &l, "R250 9000\n\"aaaa", 15, true, 0); /* the kernel's figures win */
+        CHECK(o.status == SB_RESULT_TOO_LARGE);
+        CHECK(o.cpu_ms == 2000 && o.peak_rss_kb == 4321);
+        sb_outcome_free(&o);
+}
+
 static void test_decide_tampered_frames(void)
 {
         struct sb_limits l;
         sb_limits_default(&l);
-        const char *tampered[] = { "garbage", "R0 0\n1R0 0\n2", "R0 0\n", "E0 0\n{}", "X0 0\n1" };
+        const char *tampered[] = { "garbage", "R0 0\n1R0 0\n2", "R0 0\n", "E0 0\n{}", "X0 0\n1", "R\n1" };
         for (size_t i = 0; i < ARRAY_SIZE(tampered); i++) {
                 struct sb_outcome o;
                 decide(&o, &l, tampered[i], strlen(tampered[i]), false, 0);
@@ -355,6 +391,17 @@ static void test_decide_tampered_frames(void)
                 CHECK(o.status == SB_CHANNEL_TAMPERED);
                 sb_outcome_free(&o);
         }
+        /* An error frame bigger than the runner ever writes, though the result limit is bigger. */
+        struct sbuf big = { 0 };
+        sbuf_puts(&big, "E0 0\n{\"kind\": \"exception\", \"message\": \"");
+        for (size_t i = 0; i < SB_ERROR_FRAME_MAX; i++)
+                sbuf_puts(&big, "m");
+        sbuf_puts(&big, "\", \"traceback\": \"\"}");
+        struct sb_outcome o;
+        decide(&o, &l, big.data, big.len, false, 0);
+        CHECK(o.status == SB_CHANNEL_TAMPERED);
+        sb_outcome_free(&o);
+        sbuf_free(&big);
 }
 
 /* ---- config ---------------------------------------------------------------------------- */
@@ -450,6 +497,8 @@ static const struct {
         T(test_outcome_ok_body),
         T(test_outcome_error_body),
         T(test_status_kinds_distinct),
+        T(test_decide_result_limit_is_exact),
+        T(test_decide_keeps_usage_on_overflow),
         T(test_decide_tampered_frames),
         T(test_config_parse),
         T(test_config_shipped_file_matches_defaults),
