@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 size_t jt_utf8_seq_len(const unsigned char *s, size_t len)
 {
@@ -196,8 +197,72 @@ static int scan_digits(struct scanner *sc)
         return sc->pos > start ? 0 : -EINVAL;
 }
 
+/* The smallest magnitude that a double rounds to infinity, 2^1024 - 2^970 (halfway between
+ * DBL_MAX and 2^1024, where rounding to even goes up), as the digits of d.ddd... x 10^308. */
+static const char overflow_digits[] =
+        "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977"
+        "587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845"
+        "817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559"
+        "699508093042880177904174497792";
+
+/* Whether the significant digits of a mantissa (from its first non-zero digit, the point
+ * skipped) reach overflow_digits, for a number whose leading digit stands for 10^308. */
+static bool digits_overflow(const unsigned char *m, const unsigned char *end)
+{
+        const char *t = overflow_digits;
+        for (; m < end; m++) {
+                if (*m == '.')
+                        continue;
+                if (!*t)
+                        return true; /* all of the threshold matched, and more digits follow */
+                if (*m != (unsigned char)*t)
+                        return *m > (unsigned char)*t;
+                t++;
+        }
+        return !*t; /* equal: the halfway point rounds up */
+}
+
+/* -ERANGE for a number with a fraction or an exponent beyond a double's range: every JSON
+ * parser reads it as a double, so it would arrive as Infinity, which a real result never
+ * holds (Python turns float('inf') into null). Integers are exact in Python and pass at any
+ * size. s[0..len) is a number the grammar has accepted. */
+static int check_number_range(const unsigned char *s, size_t len)
+{
+        const unsigned char *end = s + len, *p = s + (*s == '-');
+        const unsigned char *point = NULL, *lead = NULL;
+        for (; p < end && (is_digit(*p) || *p == '.'); p++) {
+                if (*p == '.')
+                        point = p;
+                else if (!lead && *p != '0')
+                        lead = p;
+        }
+        const unsigned char *mant_end = p;
+        if (!lead)
+                return 0; /* zero, whatever the exponent */
+        if (!point)
+                point = mant_end;
+        /* The power of ten of the leading digit, then the exponent (saturated far beyond any
+         * double's, so that a thousand-digit exponent cannot overflow the sum). */
+        long long e10 = lead < point ? (point - lead) - 1 : -(lead - point);
+        if (p < end) {
+                p++;
+                bool neg = *p == '-';
+                if (*p == '+' || *p == '-')
+                        p++;
+                long long x = 0;
+                for (; p < end; p++)
+                        if (x < 100000000000LL)
+                                x = x * 10 + (*p - '0');
+                e10 += neg ? -x : x;
+        }
+        if (e10 != 308)
+                return e10 > 308 ? -ERANGE : 0;
+        return digits_overflow(lead, mant_end) ? -ERANGE : 0;
+}
+
 static int scan_number(struct scanner *sc)
 {
+        size_t start = sc->pos;
         if (sc->s[sc->pos] == '-')
                 sc->pos++;
         if (sc->pos >= sc->len)
@@ -206,19 +271,22 @@ static int scan_number(struct scanner *sc)
                 sc->pos++;
         else if (scan_digits(sc) < 0)
                 return -EINVAL;
+        bool integer = true;
         if (sc->pos < sc->len && sc->s[sc->pos] == '.') {
                 sc->pos++;
+                integer = false;
                 if (scan_digits(sc) < 0)
                         return -EINVAL;
         }
         if (sc->pos < sc->len && (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E')) {
                 sc->pos++;
+                integer = false;
                 if (sc->pos < sc->len && (sc->s[sc->pos] == '+' || sc->s[sc->pos] == '-'))
                         sc->pos++;
                 if (scan_digits(sc) < 0)
                         return -EINVAL;
         }
-        return 0;
+        return integer ? 0 : check_number_range(sc->s + start, sc->pos - start);
 }
 
 static int scan_literal(struct scanner *sc, const char *word)
@@ -274,7 +342,7 @@ int jt_validate(const char *text, size_t len, unsigned max_depth)
                 /* Expect a value (in an object, preceded by "key":). */
                 int r = scan_scalar_or_open(&sc);
                 if (r < 0)
-                        return -EINVAL;
+                        return r;
                 if (r == 1) {
                         if (depth >= max_depth)
                                 return -EINVAL;

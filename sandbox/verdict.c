@@ -157,9 +157,9 @@ static void decide_frame(const struct sb_limits *l, const struct frame *fr, stru
          * 64 KiB); a bigger one is not its. */
         if (fr && fr->tag == 'E' && fr->body_len <= SB_ERROR_FRAME_MAX && parse_error_frame(fr->body, fr->body_len, o))
                 return;
-        /* Garbage, a second frame: the script wrote to the channel itself (a whole frame of
-         * its own would have passed, as any value it could have returned). Not the script's
-         * exception, and not a result. */
+        /* Garbage, a second frame, a number the runner cannot write: the script wrote to the
+         * channel itself (a whole frame of its own would have passed, as any value it could
+         * have returned). Not the script's exception, and not a result. */
         set_error(o, SB_CHANNEL_TAMPERED, "Script execution error: the result channel was written to by the script");
 }
 

@@ -214,6 +214,22 @@ def test_huge_not_serializable_message_is_truncated(base_url):
     assert body["error"] == clipped(whole)
 
 
+# ============================================================ 5. numbers beyond a double
+
+@pytest.mark.parametrize("value", [b"1e999", b"-1e999", b"[1.5, 1e309]", b'{"x": 2.0E+400}',
+                                   b"1797693134862315807937289714053034150799341327100378269361737789804449682927647509466490179775872070963302864166928879109465555478519404026306574886715058206819089020007083836762738548458177115317644757302700698555713669596228429148198608349364752927190741684443655107043427115596995080930428801779041744977919.0"],
+                         ids=["1e999", "-1e999", "in_list", "in_object", "long_form"])
+def test_forged_number_beyond_a_double(base_url, value):
+    script = "import os\n\ndef main():\n    os.write(3, b'R0 0\\n' + %r)\n    os._exit(0)\n" % value
+    run_err(base_url, script, "channel_tampered")
+
+
+def test_largest_double_and_big_integers_pass(base_url):
+    body = run_ok(base_url, "import sys\n\ndef main():\n    return [sys.float_info.max, -sys.float_info.max, "
+                            "5e-324, 10**400, -(10**400)]\n")
+    assert body["result"] == [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 10 ** 400, -(10 ** 400)]
+
+
 # ============================================================ 8. usage after a flooded channel
 
 def test_usage_kept_when_the_channel_overflows(base_url):
