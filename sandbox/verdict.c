@@ -2,6 +2,7 @@
  * frame second. Nothing the script can write is trusted: the frame is one message that must
  * parse strictly, and timeouts, signals and exit codes come from the kernel. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -64,6 +65,9 @@ static enum sb_status status_from_kind(const char *kind)
 static bool parse_error_frame(const char *json, size_t len, struct sb_outcome *o)
 {
         bool ok = false;
+        /* The strict gate first: json-c would take NaN, or the last of two "kind"s. */
+        if (jt_validate(json, len, 4) != 0)
+                return false;
         struct json_tokener *tok = json_tokener_new_ex(4);
         if (!tok)
                 return false;
@@ -147,9 +151,17 @@ static void decide_frame(const struct sb_limits *l, const struct frame *fr, stru
                                   l->result_max_bytes);
                         return;
                 }
-                if (jt_validate(fr->body, fr->body_len, RESULT_MAX_DEPTH) == 0) {
+                int r = jt_validate(fr->body, fr->body_len, RESULT_MAX_DEPTH);
+                if (r == 0) {
                         o->status = SB_OK;
                         (void)sbuf_append(&o->result, fr->body, fr->body_len);
+                        return;
+                }
+                /* Python's json makes one name of dict keys 1 and "1" (or None and "null"), and
+                 * of whatever a dict subclass's items() yields: a value that is not JSON. */
+                if (r == -EEXIST) {
+                        set_error(o, SB_NOT_SERIALIZABLE, "main() function must return JSON serializable data: a "
+                                  "dict has keys that become the same JSON name (such as 1 and \"1\")");
                         return;
                 }
         }

@@ -214,6 +214,49 @@ def test_huge_not_serializable_message_is_truncated(base_url):
     assert body["error"] == clipped(whole)
 
 
+# ============================================================ 4. repeated object names
+
+DUPLICATE = SERIALIZE_PREFIX + 'a dict has keys that become the same JSON name (such as 1 and "1")'
+
+
+@pytest.mark.parametrize("expr", [
+    "{1: 'int', '1': 'str'}",
+    "[{'k': {None: 1, 'null': 2}}]",
+    "{1.5: 'a', '1.5': 'b'}",
+], ids=["int_and_str", "nested_none", "float"])
+def test_keys_that_collide_in_json(base_url, expr):
+    body = run_err(base_url, "def main():\n    return %s\n" % expr, "not_serializable")
+    assert body == {"error": DUPLICATE, "stdout": "", "error_kind": "not_serializable"}
+
+
+def test_dict_subclass_with_lying_items(base_url):
+    script = ("class D(dict):\n    def items(self):\n        return [('a', 1), ('a', 2)]\n\n"
+              "def main():\n    return D(x=1)\n")
+    body = run_err(base_url, script, "not_serializable")
+    assert body["error"] == DUPLICATE
+
+
+def test_same_names_in_different_objects_are_fine(base_url):
+    body = run_ok(base_url, "def main():\n    return [{'a': 1, 'b': {'a': 2}}, {'a': 3}]\n")
+    assert body["result"] == [{"a": 1, "b": {"a": 2}}, {"a": 3}]
+
+
+@pytest.mark.parametrize("value", [b'{"a": 1, "a": 2}', b'{"a": 1, "\\u0061": 2}', b'[{"x": {"k": 1, "k": 1}}]'],
+                         ids=["plain", "escaped", "nested"])
+def test_forged_frame_with_repeated_names(base_url, value):
+    script = "import os\n\ndef main():\n    os.write(3, b'R0 0\\n' + %r)\n    os._exit(0)\n" % value
+    body = run_err(base_url, script, "not_serializable")
+    assert body["error"] == DUPLICATE
+
+
+def test_request_with_repeated_names_is_invalid_json(base_url):
+    body = b'{"script": "def main():\\n    return 1", "script": "def main():\\n    return 2"}'
+    status, _, raw = request(base_url, "POST", "/execute", body=body,
+                             headers={"Content-Type": "application/json"})
+    assert status == 400, raw
+    assert parse_json_strict(raw)["error_kind"] == "invalid_json"
+
+
 # ============================================================ 5. numbers beyond a double
 
 @pytest.mark.parametrize("value", [b"1e999", b"-1e999", b"[1.5, 1e309]", b'{"x": 2.0E+400}',

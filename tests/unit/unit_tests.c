@@ -146,6 +146,47 @@ static void test_validate_depth_limit(void)
 
 static int validate(const char *s) { return jt_validate(s, strlen(s), 64); }
 
+static void test_validate_rejects_repeated_names(void)
+{
+        const char *bad[] = { "{\"a\": 1, \"a\": 2}", "{\"a\": 1, \"b\": 2, \"a\": 3}", "{\"a\": 1, \"\\u0061\": 2}",
+                              "{\"\\u00e9\": 1, \"\xc3\xa9\": 2}", "{\"\\ud83d\\ude00\": 1, \"\xf0\x9f\x98\x80\": 2}",
+                              "[1, {\"x\": {\"k\": 1, \"k\": [1]}}]", "{\"\\/\": 1, \"/\": 2}",
+                              "{\"\": 1, \"\": 2}", "{\"a\\u0000\": 1, \"a\\u0000\": 2}" };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                int r = validate(bad[i]);
+                if (r != -EEXIST)
+                        fprintf(stderr, "  %d for: %s\n", r, bad[i]);
+                CHECK(r == -EEXIST);
+        }
+        /* Grammar is checked to the end even after a repeated name; either error will do. */
+        CHECK(validate("{\"a\": 1, \"a\": 2") < 0);
+}
+
+static void test_validate_names_are_per_object(void)
+{
+        const char *ok[] = { "{\"a\": {\"a\": 1}, \"b\": {\"a\": 2}}", "[{\"a\": 1}, {\"a\": 1}]",
+                             "{\"a\": 1, \"A\": 2, \"a \": 3, \"a\\u0000\": 4, \"a\\u0000b\": 5}",
+                             "{\"k\": {\"x\": 1, \"y\": 2}, \"x\": 3, \"y\": {}}" };
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                int r = validate(ok[i]);
+                if (r != 0)
+                        fprintf(stderr, "  %d for: %s\n", r, ok[i]);
+                CHECK(r == 0);
+        }
+        /* Many names in one object: all distinct, then one repeated at the very end. */
+        struct sbuf b = { 0 };
+        sbuf_puts(&b, "{");
+        for (int i = 0; i < 5000; i++)
+                sbuf_printf(&b, "%s\"k%d\": %d", i ? ", " : "", i, i);
+        size_t open_len = b.len;
+        sbuf_puts(&b, "}");
+        CHECK(jt_validate(b.data, b.len, 4) == 0);
+        b.len = open_len;
+        sbuf_puts(&b, ", \"k2500\": 0}");
+        CHECK(jt_validate(b.data, b.len, 4) == -EEXIST);
+        sbuf_free(&b);
+}
+
 static void test_validate_number_range(void)
 {
         const char *bad[] = { "1e999", "-1e999", "1e309", "1.8e308", "-1.8e308", "2E+308", "[1.5, 1e309]",
@@ -418,7 +459,9 @@ static void test_decide_tampered_frames(void)
         struct sb_limits l;
         sb_limits_default(&l);
         const char *tampered[] = { "garbage", "R0 0\n1R0 0\n2", "R0 0\n", "R0 0\n1e999", "R0 0\n[-1e999]",
-                                   "E0 0\n{}", "X0 0\n1", "R\n1" };
+                                   "E0 0\n{}",
+                                   "E0 0\n{\"kind\": \"exception\", \"kind\": \"no_main\", \"message\": \"m\"}",
+                                   "X0 0\n1", "R\n1" };
         for (size_t i = 0; i < ARRAY_SIZE(tampered); i++) {
                 struct sb_outcome o;
                 decide(&o, &l, tampered[i], strlen(tampered[i]), false, 0);
@@ -438,6 +481,19 @@ static void test_decide_tampered_frames(void)
         CHECK(o.status == SB_CHANNEL_TAMPERED);
         sb_outcome_free(&o);
         sbuf_free(&big);
+}
+
+static void test_decide_repeated_names_not_serializable(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        struct sb_outcome o;
+        const char frame[] = "R0 0\n{\"1\": \"int\", \"1\": \"str\"}";
+        decide(&o, &l, frame, strlen(frame), false, 0);
+        CHECK(o.status == SB_NOT_SERIALIZABLE);
+        CHECK_STR(o.message.data, "main() function must return JSON serializable data: a dict has keys that become "
+                                  "the same JSON name (such as 1 and \"1\")");
+        sb_outcome_free(&o);
 }
 
 /* ---- config ---------------------------------------------------------------------------- */
@@ -522,6 +578,8 @@ static const struct {
         T(test_validate_accepts_json),
         T(test_validate_rejects_non_json),
         T(test_validate_depth_limit),
+        T(test_validate_rejects_repeated_names),
+        T(test_validate_names_are_per_object),
         T(test_validate_number_range),
         T(test_route),
         T(test_content_type),
@@ -537,6 +595,7 @@ static const struct {
         T(test_decide_result_limit_is_exact),
         T(test_decide_keeps_usage_on_overflow),
         T(test_decide_tampered_frames),
+        T(test_decide_repeated_names_not_serializable),
         T(test_config_parse),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
