@@ -177,6 +177,22 @@ static void decide_frame(const struct sb_limits *l, const struct frame *fr, stru
 
 /* ---- the decision ---------------------------------------------------------------------- */
 
+void sb_signal_name(int sig, char *buf, size_t len)
+{
+        const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
+        if (abbrev)
+                snprintf(buf, len, "SIG%s", abbrev);
+        else if (sig == SIGRTMIN || sig == SIGRTMAX)
+                snprintf(buf, len, "SIGRT%s", sig == SIGRTMIN ? "MIN" : "MAX");
+        /* As kill -l counts them: up from SIGRTMIN to the middle, down from SIGRTMAX after. */
+        else if (sig > SIGRTMIN && sig < SIGRTMAX && sig - SIGRTMIN <= (SIGRTMAX - SIGRTMIN) / 2)
+                snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+        else if (sig > SIGRTMIN && sig < SIGRTMAX)
+                snprintf(buf, len, "SIGRTMAX-%d", SIGRTMAX - sig);
+        else
+                snprintf(buf, len, "SIG%d", sig); /* glibc's own 32 and 33, or no signal at all */
+}
+
 static long long timeval_ms(struct timeval tv)
 {
         return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
@@ -244,10 +260,10 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
         }
 
         if (have_report && WIFSIGNALED(ws)) {
-                int sig = WTERMSIG(ws);
-                const char *abbrev = sigabbrev_np(sig);
-                o->term_signal = sig;
-                set_error(o, SB_KILLED, "Script execution error: killed by signal SIG%s", abbrev ? abbrev : "UNKNOWN");
+                char name[SB_SIGNAME_MAX];
+                o->term_signal = WTERMSIG(ws);
+                sb_signal_name(o->term_signal, name, sizeof(name));
+                set_error(o, SB_KILLED, "Script execution error: killed by signal %s", name);
                 return;
         }
         o->exit_code = have_report && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;

@@ -30,4 +30,9 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *facts);
 /* The bytes of the result channel worth keeping: the largest frame the runner may write. */
 size_t sb_frame_max(const struct sb_limits *l);
 
+/* A signal's name as kill -l gives it, with the SIG prefix: "SIGSEGV", "SIGRTMIN+3",
+ * "SIGRTMAX-1"; "SIG<n>" for a number without a name. */
+#define SB_SIGNAME_MAX 16
+void sb_signal_name(int sig, char *buf, size_t len);
+
 #endif

@@ -273,6 +273,20 @@ def test_largest_double_and_big_integers_pass(base_url):
     assert body["result"] == [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 10 ** 400, -(10 ** 400)]
 
 
+# ============================================================ 6. real-time signals
+
+@pytest.mark.parametrize("expr,name", [
+    ("signal.SIGRTMIN", "SIGRTMIN"),
+    ("signal.SIGRTMIN + 3", "SIGRTMIN+3"),
+    ("signal.SIGRTMAX - 1", "SIGRTMAX-1"),
+    ("signal.SIGRTMAX", "SIGRTMAX"),
+], ids=["rtmin", "rtmin_3", "rtmax_1", "rtmax"])
+def test_real_time_signal_is_named(base_url, expr, name):
+    script = "import os, signal\n\ndef main():\n    os.kill(os.getpid(), %s)\n" % expr
+    body = run_err(base_url, script, "killed")
+    assert body["error"] == "Script execution error: killed by signal " + name
+
+
 # ============================================================ 8. usage after a flooded channel
 
 def test_usage_kept_when_the_channel_overflows(base_url):

@@ -5,6 +5,7 @@
  *   unit_tests --list     print the test names
  *   unit_tests NAME...    run only those (tests/test_unit.py runs each as a pytest case) */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,22 @@ static void test_status_kinds_distinct(void)
 
 /* ---- verdict --------------------------------------------------------------------------- */
 
+static void test_signal_names(void)
+{
+        const struct {
+                int sig;
+                const char *name;
+        } cases[] = { { SIGSEGV, "SIGSEGV" }, { SIGKILL, "SIGKILL" }, { SIGSYS, "SIGSYS" },
+                      { SIGRTMIN, "SIGRTMIN" }, { SIGRTMIN + 3, "SIGRTMIN+3" }, { SIGRTMIN + 15, "SIGRTMIN+15" },
+                      { SIGRTMAX - 14, "SIGRTMAX-14" }, { SIGRTMAX - 1, "SIGRTMAX-1" }, { SIGRTMAX, "SIGRTMAX" },
+                      { 32, "SIG32" }, { 33, "SIG33" }, { 0, "SIG0" }, { 65, "SIG65" } };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                char name[SB_SIGNAME_MAX];
+                sb_signal_name(cases[i].sig, name, sizeof(name));
+                CHECK_STR(name, cases[i].name);
+        }
+}
+
 /* sb_decide() on a result channel's bytes, as collected; status < 0: init's report never came. */
 static void decide(struct sb_outcome *o, const struct sb_limits *l, const char *frame, size_t len, bool overflowed,
                    int status)
@@ -493,6 +510,17 @@ static void test_decide_repeated_names_not_serializable(void)
         CHECK(o.status == SB_NOT_SERIALIZABLE);
         CHECK_STR(o.message.data, "main() function must return JSON serializable data: a dict has keys that become "
                                   "the same JSON name (such as 1 and \"1\")");
+        sb_outcome_free(&o);
+}
+
+static void test_decide_real_time_signal(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        struct sb_outcome o;
+        decide(&o, &l, "", 0, false, SIGRTMIN + 3); /* a wait status of "killed by signal 37" */
+        CHECK(o.status == SB_KILLED && o.term_signal == SIGRTMIN + 3);
+        CHECK_STR(o.message.data, "Script execution error: killed by signal SIGRTMIN+3");
         sb_outcome_free(&o);
 }
 
@@ -592,10 +620,12 @@ static const struct {
         T(test_outcome_ok_body),
         T(test_outcome_error_body),
         T(test_status_kinds_distinct),
+        T(test_signal_names),
         T(test_decide_result_limit_is_exact),
         T(test_decide_keeps_usage_on_overflow),
         T(test_decide_tampered_frames),
         T(test_decide_repeated_names_not_serializable),
+        T(test_decide_real_time_signal),
         T(test_config_parse),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
