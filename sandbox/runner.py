@@ -244,6 +244,10 @@ def _compile_script(source):
     except UnicodeDecodeError as exc:  # the worker only passes UTF-8; keep the runner total
         _send_error("syntax_error", f"Syntax error in script: {exc}")
         _finish()
+    # A byte-order mark opens the file, as `python3 file.py` allows (compile() of a str
+    # would see U+FEFF as a stray character). It is not a line: line numbers stay.
+    if text.startswith("\ufeff"):
+        text = text[1:]
 
     # Make the script's lines available to tracebacks.
     import linecache

@@ -287,6 +287,23 @@ def test_real_time_signal_is_named(base_url, expr, name):
     assert body["error"] == "Script execution error: killed by signal " + name
 
 
+# ============================================================ 7. a byte-order mark
+
+def test_script_starting_with_a_bom(base_url):
+    assert run_ok(base_url, "\ufeffdef main():\n    return 'bom'\n") == {"result": "bom", "stdout": ""}
+
+
+def test_bom_keeps_line_numbers(base_url):
+    body = run_err(base_url, "\ufeffx = 1\n\ndef main():\n    return 1/0\n", "exception")
+    assert 'File "<script>", line 4, in main' in body["traceback"], body
+    body = run_err(base_url, "\ufeffx = 1\n\ndef main(:\n    pass\n", "syntax_error")
+    assert body["error"] == "Syntax error in script: invalid syntax (line 3)"
+
+
+def test_bom_elsewhere_is_still_an_error(base_url):
+    run_err(base_url, "x = 1\n\ufeffdef main():\n    return 1\n", "syntax_error")
+
+
 # ============================================================ 8. usage after a flooded channel
 
 def test_usage_kept_when_the_channel_overflows(base_url):
