@@ -589,6 +589,8 @@ static void test_preload_needed(void)
         CHECK(needed("x = 'important'\nimported = 1\n") == 0);
         CHECK(needed("import\n") == 0);
         CHECK(sb_preload_needed("import pandas", 13, "") == 0);
+        CHECK(needed("\xef\xbb\xbfimport numpy\n") == 1); /* after a byte-order mark, as the runner allows */
+        CHECK(needed("x = 1\n\xef\xbb\xbfimport numpy\n") == 0); /* elsewhere it is not Python */
 }
 
 /* ---- runner ---------------------------------------------------------------------------- */
