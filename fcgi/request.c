@@ -5,6 +5,7 @@
 
 #include "jsontext.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <string.h>
@@ -46,9 +47,12 @@ int request_parse_execute(const char *body, size_t len, const struct sb_limits *
         }
         /* json-c's strict mode still takes NaN and Infinity, and stops after the first value:
          * the strict validator that guards responses settles both. */
-        if (jt_validate(body, len, REQUEST_MAX_DEPTH) < 0) {
-                api_error_set(e, 400, "invalid_json",
-                              "Request body is not valid JSON: NaN, Infinity or data after the value");
+        int v = jt_validate(body, len, REQUEST_MAX_DEPTH);
+        if (v < 0) {
+                api_error_set(e, 400, "invalid_json", "Request body is not valid JSON: %s",
+                              v == -EEXIST   ? "an object has a name twice"
+                              : v == -ERANGE ? "a number too large for a double"
+                                             : "NaN, Infinity or data after the value");
                 goto exit;
         }
         if (!json_object_is_type(root, json_type_object)) {

@@ -9,7 +9,7 @@
 /* Every error_kind the API has, plus "ok". Index = position in requests[]. */
 static const char *const kinds[] = {
         "ok", "no_main", "syntax_error", "not_serializable", "exception", "timeout", "memory_limit",
-        "result_too_large", "exited", "killed", "invalid_json", "invalid_request", "not_found",
+        "result_too_large", "exited", "killed", "channel_tampered", "invalid_json", "invalid_request", "not_found",
         "method_not_allowed", "too_large", "unsupported_media_type", "busy", "sandbox_error",
         "internal_error", "other",
 };

@@ -94,6 +94,9 @@ int sb_preload_needed(const char *script, size_t len, const char *preload)
 {
         int need = 0;
         const char *end = script + len;
+        /* A UTF-8 byte-order mark may open the script (the runner skips it, as python3 does). */
+        if (len >= 3 && memcmp(script, "\xef\xbb\xbf", 3) == 0)
+                script += 3;
         for (const char *line = script; line < end;) {
                 const char *eol = memchr(line, '\n', (size_t)(end - line));
                 if (!eol)

@@ -18,7 +18,11 @@ int jt_append_string(struct sbuf *out, const void *bytes, size_t len);
 
 /* 0 when text[0..len) is exactly one JSON value (surrounding whitespace allowed): strict RFC
  * 8259 grammar, valid UTF-8, no NaN/Infinity, no unpaired \u surrogate escapes, and no deeper
- * than max_depth nested arrays/objects. -EINVAL otherwise, -ENOMEM if out of memory. */
+ * than max_depth nested arrays/objects. Beyond the grammar, what parsers disagree on is
+ * refused too: -ERANGE for a number with a fraction or exponent that a double cannot hold
+ * (1e999 reads as Infinity; integers pass at any size), -EEXIST when an object has a name
+ * twice (compared unescaped; parsers keep the first, the last, or fail), reported only if
+ * the text is otherwise valid. -EINVAL for anything else, -ENOMEM, -E2BIG past 4 GiB. */
 int jt_validate(const char *text, size_t len, unsigned max_depth);
 
 /* Length of the well-formed UTF-8 sequence at s[0..len), or 0 if it is not one. */

@@ -15,68 +15,217 @@
 # it reads there: it accepts one frame, validates its JSON strictly, and decides timeouts,
 # signals and exit codes from the kernel, not from the frame. A script that forges a frame
 # can only produce a value it could have returned from main() anyway.
+#
+# Only the process the run started in writes a frame: copies made by os.fork() that come back
+# into the runner (main() returned or raised in the child) leave without one (_leave_if_forked).
+# Error messages and tracebacks are cut to ERROR_TEXT_MAX bytes each, marked "… [truncated N
+# bytes]", so that an error frame's size does not depend on the script.
+
+
+import json
+import math
+import os
+import sys
+import types
+
+RESULT_FD = 3
+SCRIPT_FD = 4
+USER_FILE = "<script>"
+# An error message and a traceback are each cut to this many bytes of UTF-8, so that an error
+# frame fits the worker's room for one whatever the result limit (SB_ERROR_FRAME_MAX in
+# sandbox/verdict.h allows for every byte escaped to six).
+ERROR_TEXT_MAX = 64 << 10
+
+# The process that runs the script: the only one that may write a frame. A script that calls
+# os.fork() without os._exit() in the child has copies of it, runner included, that run on.
+_owner_pid = None
 
 
 def _pyexec_run(argv, warm=False):
-    import json
-    import math
-    import os
-    import sys
-    import types
-
-    RESULT_FD = 3
-    SCRIPT_FD = 4
+    global _owner_pid
+    _owner_pid = os.getpid()
     result_max = int(argv[1]) if len(argv) > 1 else 8 << 20
-
-    def usage():
-        """CPU ms and peak RSS KiB of this process and its reaped children, for the usage
-        headers of a response sent before the kernel's own figures are in."""
-        import resource
-
-        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-        return b"%d %d\n" % (int(cpu * 1000), max(me.ru_maxrss, kids.ru_maxrss))
-
-    def send(tag, payload):
-        data = tag + usage() + payload
-        view = memoryview(data)
-        while view:
-            n = os.write(RESULT_FD, view)
-            view = view[n:]
-
-    def send_error(kind, message, tb=""):
-        send(b"E", json.dumps({"kind": kind, "message": message, "traceback": tb}).encode("utf-8"))
-
-    def flush_stdio():
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
-
-    def finish(code=0):
-        flush_stdio()
-        # Closing the pipes first lets the worker answer while this process is still being
-        # torn down (freeing a forked interpreter's memory takes a while).
-        os.closerange(1, 4)
-        os._exit(code)
 
     # The script's streams: the ones the zygote made for it (see _pyexec_warm_up), else new.
     streams = _warm_streams if warm and _warm_streams else _script_streams()
     sys.stdout = sys.__stdout__ = streams[0]
     sys.stderr = sys.__stderr__ = streams[1]
-
     if warm:
-        # A fork inherits its parent's random state: reseed what the zygote may have seeded.
-        # random has reseeded itself already (its os.register_at_fork hook, run by
-        # PyOS_AfterFork_Child in the zygote's fork); numpy's global RNG does not.
-        np = sys.modules.get("numpy")
-        if np is not None:
-            # A key of 624 words from the kernel, as np.random.seed() would derive from 128
-            # bits, at a third of its cost in a fork (where seed() touches ~150 pages).
-            key = np.frombuffer(os.urandom(624 * 4), dtype=np.uint32)
-            np.random.set_state(("MT19937", key, 624))
+        _reseed_numpy()
 
+    code = _compile_script(_read_script())
+    module = types.ModuleType("script")
+    module.__file__ = USER_FILE
+    sys.modules["script"] = module
+    sys.argv = [USER_FILE]
+
+    try:
+        exec(code, module.__dict__)
+    except SystemExit as exc:
+        _exit_like_python(exc)
+    except BaseException as exc:
+        _report_exception(exc)
+
+    main = module.__dict__.get("main")
+    if not callable(main):
+        _send_error("no_main", "Script must contain a main() function")
+        _finish()
+
+    try:
+        value = main()
+    except SystemExit as exc:
+        _exit_like_python(exc)
+    except BaseException as exc:
+        _report_exception(exc)
+
+    data = _serialize(value)
+    if len(data) > result_max:
+        _send_error("result_too_large", f"main() returned more than the {result_max}-byte result limit")
+        _finish()
+    _flush_stdio()
+    _send(b"R", data)
+    _finish()
+
+
+# ---- reporting ----------------------------------------------------------------------------
+
+def _usage():
+    """CPU ms and peak RSS KiB of this process and its reaped children, for the usage
+    headers of a response sent before the kernel's own figures are in."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return b"%d %d\n" % (int(cpu * 1000), max(me.ru_maxrss, kids.ru_maxrss))
+
+
+def _leave_if_forked(status):
+    """A fork of the script's process that reached the runner's end leaves as a forked child
+    would, without a frame (the original reports; a second frame would spoil its answer).
+    What it printed counts. Status 0 after a result, 1 after an error, for its waitpid()."""
+    if os.getpid() != _owner_pid:
+        _flush_stdio()
+        os._exit(status)
+
+
+def _send(tag, payload):
+    _leave_if_forked(0 if tag == b"R" else 1)
+    data = tag + _usage() + payload
+    view = memoryview(data)
+    while view:
+        n = os.write(RESULT_FD, view)
+        view = view[n:]
+
+
+def _clip(text):
+    """text, or its first ERROR_TEXT_MAX bytes of UTF-8 (whole characters) and a marker."""
+    if len(text) <= ERROR_TEXT_MAX // 4:  # no character takes more than 4 bytes
+        return text
+    data = text.encode("utf-8", "pyexec_replace")
+    if len(data) <= ERROR_TEXT_MAX:
+        return text
+    head = data[:ERROR_TEXT_MAX].decode("utf-8", "ignore")  # drops a character cut in two
+    return f"{head}\u2026 [truncated {len(data) - len(head.encode('utf-8'))} bytes]"
+
+
+def _send_error(kind, message, tb=""):
+    frame = {"kind": kind, "message": _clip(message), "traceback": _clip(tb)}
+    _send(b"E", json.dumps(frame, ensure_ascii=False).encode("utf-8", "pyexec_replace"))
+
+
+def _flush_stdio():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def _finish(code=0):
+    _flush_stdio()
+    # Closing the pipes first lets the worker answer while this process is still being
+    # torn down (freeing a forked interpreter's memory takes a while).
+    os.closerange(1, 4)
+    os._exit(code)
+
+
+def _user_traceback(exc):
+    """The traceback from the first frame of the script on: the runner's frames dropped."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != USER_FILE:
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb, chain=False)
+    return "".join(lines)
+
+
+def _describe(exc):
+    text = ""
+    try:
+        text = str(exc)
+    except BaseException:
+        pass
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _near_memory_limit():
+    """Whether this process's address space reached its limit: then an allocation that
+    failed in C code may surface as any exception (SystemError, RecursionError, ...)."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmPeak:"):
+                    return limit > 0 and int(line.split()[1]) * 1024 >= limit - (16 << 20)
+    except BaseException:
+        pass
+    return False
+
+
+def _report_exception(exc):
+    _leave_if_forked(1)  # before the work of a traceback, in every copy of a fork bomb
+    if isinstance(exc, MemoryError) or _near_memory_limit():
+        _send_error("memory_limit", "Script execution error: Memory limit exceeded")
+    else:
+        try:
+            tb = _user_traceback(exc)
+        except BaseException:
+            tb = ""
+        _send_error("exception", _describe(exc), tb)
+    _finish()
+
+
+def _exit_like_python(exc):
+    """sys.exit() ends the run as it would end a process: the worker reports "exited"."""
+    status = exc.code
+    if status is None:
+        status = 0
+    elif not isinstance(status, int):
+        print(status, file=sys.stderr)
+        status = 1
+    _flush_stdio()
+    os._exit(status & 0xFF)
+
+
+# ---- before the script --------------------------------------------------------------------
+
+def _reseed_numpy():
+    """A fork inherits its parent's random state: reseed what the zygote may have seeded.
+    random has reseeded itself already (its os.register_at_fork hook, run by
+    PyOS_AfterFork_Child in the zygote's fork); numpy's global RNG does not."""
+    np = sys.modules.get("numpy")
+    if np is not None:
+        # A key of 624 words from the kernel, as np.random.seed() would derive from 128
+        # bits, at a third of its cost in a fork (where seed() touches ~150 pages).
+        key = np.frombuffer(os.urandom(624 * 4), dtype=np.uint32)
+        np.random.set_state(("MT19937", key, 624))
+
+
+def _read_script():
     chunks = []
     while True:
         # 64 KiB at a time: most scripts come in one read, without a 1 MiB buffer to shrink.
@@ -85,163 +234,83 @@ def _pyexec_run(argv, warm=False):
             break
         chunks.append(chunk)
     os.close(SCRIPT_FD)
-    source = b"".join(chunks)
+    return b"".join(chunks)
 
-    user_file = "<script>"
 
-    def user_traceback(exc):
-        """The traceback from the first frame of the script on: the runner's frames dropped."""
-        import traceback
-
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != user_file:
-            tb = tb.tb_next
-        lines = traceback.format_exception(type(exc), exc, tb, chain=False)
-        return "".join(lines)
-
-    def describe(exc):
-        text = ""
-        try:
-            text = str(exc)
-        except BaseException:
-            pass
-        name = type(exc).__name__
-        return f"{name}: {text}" if text else name
-
-    def near_memory_limit():
-        """Whether this process's address space reached its limit: then an allocation that
-        failed in C code may surface as any exception (SystemError, RecursionError, ...)."""
-        try:
-            import resource
-
-            limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-            with open("/proc/self/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmPeak:"):
-                        return limit > 0 and int(line.split()[1]) * 1024 >= limit - (16 << 20)
-        except BaseException:
-            pass
-        return False
-
-    def report_exception(exc):
-        if isinstance(exc, MemoryError) or near_memory_limit():
-            send_error("memory_limit", "Script execution error: Memory limit exceeded")
-        else:
-            try:
-                tb = user_traceback(exc)
-            except BaseException:
-                tb = ""
-            send_error("exception", describe(exc), tb)
-        finish()
-
+def _compile_script(source):
+    """The script's code object; a script that does not compile is reported here."""
     try:
         text = source.decode("utf-8")
     except UnicodeDecodeError as exc:  # the worker only passes UTF-8; keep the runner total
-        send_error("syntax_error", f"Syntax error in script: {exc}")
-        finish()
+        _send_error("syntax_error", f"Syntax error in script: {exc}")
+        _finish()
+    # A byte-order mark opens the file, as `python3 file.py` allows (compile() of a str
+    # would see U+FEFF as a stray character). It is not a line: line numbers stay.
+    if text.startswith("\ufeff"):
+        text = text[1:]
 
     # Make the script's lines available to tracebacks.
     import linecache
 
-    linecache.cache[user_file] = (len(text), None, text.splitlines(True), user_file)
-
+    linecache.cache[USER_FILE] = (len(text), None, text.splitlines(True), USER_FILE)
     try:
-        code = compile(text, user_file, "exec", dont_inherit=True)
+        return compile(text, USER_FILE, "exec", dont_inherit=True)
     except SyntaxError as exc:
         line = f" (line {exc.lineno})" if exc.lineno else ""
-        send_error("syntax_error", f"Syntax error in script: {exc.msg}{line}")
-        finish()
+        _send_error("syntax_error", f"Syntax error in script: {exc.msg}{line}")
     except (ValueError, OverflowError) as exc:  # e.g. "source code string cannot contain null bytes"
-        send_error("syntax_error", f"Syntax error in script: {exc}")
-        finish()
+        _send_error("syntax_error", f"Syntax error in script: {exc}")
     except MemoryError:
-        send_error("memory_limit", "Script execution error: Memory limit exceeded")
-        finish()
+        _send_error("memory_limit", "Script execution error: Memory limit exceeded")
+    _finish()
 
-    module = types.ModuleType("script")
-    module.__file__ = user_file
-    sys.modules["script"] = module
-    sys.argv = [user_file]
 
-    def exit_like_python(exc):
-        """sys.exit() ends the run as it would end a process: the worker reports "exited"."""
-        status = exc.code
-        if status is None:
-            status = 0
-        elif not isinstance(status, int):
-            print(status, file=sys.stderr)
-            status = 1
-        flush_stdio()
-        os._exit(status & 0xFF)
+# ---- after main() -------------------------------------------------------------------------
 
-    try:
-        exec(code, module.__dict__)
-    except SystemExit as exc:
-        exit_like_python(exc)
-    except BaseException as exc:
-        report_exception(exc)
+def _numpy_default(obj):
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
-    main = module.__dict__.get("main")
-    if not callable(main):
-        send_error("no_main", "Script must contain a main() function")
-        finish()
 
-    try:
-        value = main()
-    except SystemExit as exc:
-        exit_like_python(exc)
-    except BaseException as exc:
-        report_exception(exc)
+def _finite(obj):
+    """A copy of obj with NaN and the infinities as None (JSON has no word for them)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, (np.generic, np.ndarray)):
+        return _finite(_numpy_default(obj))
+    return obj
 
-    def numpy_default(obj):
-        np = sys.modules.get("numpy")
-        if np is not None:
-            if isinstance(obj, np.generic):
-                return obj.item()
-            if isinstance(obj, np.ndarray):
-                return obj.tolist()
-        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
-    def finite(obj):
-        """A copy of obj with NaN and the infinities as None (JSON has no word for them)."""
-        if isinstance(obj, float):
-            return obj if math.isfinite(obj) else None
-        if isinstance(obj, dict):
-            return {k: finite(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return [finite(v) for v in obj]
-        np = sys.modules.get("numpy")
-        if np is not None and isinstance(obj, (np.generic, np.ndarray)):
-            return finite(numpy_default(obj))
-        return obj
+def _dumps(obj):
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_numpy_default)
 
-    def dumps(obj):
-        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=numpy_default)
 
+def _serialize(value):
+    """main()'s value as UTF-8 JSON text; a value that has none is reported here. (Keys that
+    become one name, 1 and "1", are refused by the worker's validator, which sees the text.)"""
     try:
         try:
-            text = dumps(value)
+            text = _dumps(value)
         except ValueError as exc:
             if "Out of range float" not in str(exc):
                 raise
-            text = dumps(finite(value))
-        data = text.encode("utf-8", "pyexec_replace")
+            text = _dumps(_finite(value))
+        return text.encode("utf-8", "pyexec_replace")
     except MemoryError:
-        send_error("memory_limit", "Script execution error: Memory limit exceeded")
-        finish()
+        _send_error("memory_limit", "Script execution error: Memory limit exceeded")
     except BaseException as exc:
-        send_error("not_serializable",
-                   f"main() function must return JSON serializable data: {describe(exc)}")
-        finish()
-
-    if len(data) > result_max:
-        send_error("result_too_large",
-                   f"main() returned more than the {result_max}-byte result limit")
-        finish()
-
-    flush_stdio()
-    send(b"R", data)
-    finish()
+        _send_error("not_serializable", f"main() function must return JSON serializable data: {_describe(exc)}")
+    _finish()
 
 
 def _script_streams():

@@ -236,8 +236,8 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
         struct stream streams[] = {
                 { p->ends.stdout_rd, &st->out->stdout_buf, l->stdout_max_bytes, false, false },
                 { p->ends.stderr_rd, &st->out->stderr_buf, STDERR_MAX, false, false },
-                /* One byte of frame tag on top of the result limit. */
-                { p->ends.result_rd, &st->frame, l->result_max_bytes + 1, false, false },
+                /* The largest frame the runner writes: its header on top of the result limit. */
+                { p->ends.result_rd, &st->frame, sb_frame_max(l), false, false },
                 { p->ends.setup_err_rd, &st->setup_err, SETUP_ERR_MAX, false, false },
                 { p->ends.status_rd, &st->status, sizeof(struct sb_init_report), false, true },
         };

@@ -2,6 +2,7 @@
  * frame second. Nothing the script can write is trusted: the frame is one message that must
  * parse strictly, and timeouts, signals and exit codes come from the kernel. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@ const char *sb_status_kind(enum sb_status s)
         case SB_RESULT_TOO_LARGE: return "result_too_large";
         case SB_EXITED: return "exited";
         case SB_KILLED: return "killed";
+        case SB_CHANNEL_TAMPERED: return "channel_tampered";
         }
         return "internal_error";
 }
@@ -63,6 +65,9 @@ static enum sb_status status_from_kind(const char *kind)
 static bool parse_error_frame(const char *json, size_t len, struct sb_outcome *o)
 {
         bool ok = false;
+        /* The strict gate first: json-c would take NaN, or the last of two "kind"s. */
+        if (jt_validate(json, len, 4) != 0)
+                return false;
         struct json_tokener *tok = json_tokener_new_ex(4);
         if (!tok)
                 return false;
@@ -91,9 +96,137 @@ exit:
         return ok;
 }
 
+/* ---- the frame ------------------------------------------------------------------------- */
+
+size_t sb_frame_max(const struct sb_limits *l)
+{
+        size_t body = l->result_max_bytes > SB_ERROR_FRAME_MAX ? l->result_max_bytes : SB_ERROR_FRAME_MAX;
+        return SB_FRAME_HEADER_MAX + body;
+}
+
+struct frame {
+        char tag;
+        long long cpu_ms;
+        long long peak_rss_kb;
+        const char *body;
+        size_t body_len;
+};
+
+/* Digits up to the byte stop, as the runner writes them: no sign, no space, at most 18. */
+static bool read_count(const char **p, const char *end, char stop, long long *out)
+{
+        long long v = 0;
+        const char *start = *p;
+        for (; *p < end && **p >= '0' && **p <= '9' && *p - start < 18; (*p)++)
+                v = v * 10 + (**p - '0');
+        if (*p == start || *p >= end || **p != stop)
+                return false;
+        (*p)++;
+        *out = v;
+        return true;
+}
+
+/* Splits the channel's bytes into tag, usage line and body. False when they do not start
+ * with one (the whole frame may still have been cut short: see frame_overflowed). */
+static bool parse_frame_header(const struct sbuf *f, struct frame *fr)
+{
+        if (f->len < 2)
+                return false;
+        const char *p = f->data + 1, *end = f->data + (f->len < SB_FRAME_HEADER_MAX ? f->len : SB_FRAME_HEADER_MAX);
+        if (!read_count(&p, end, ' ', &fr->cpu_ms) || !read_count(&p, end, '\n', &fr->peak_rss_kb))
+                return false;
+        fr->tag = f->data[0];
+        fr->body = p;
+        fr->body_len = f->len - (size_t)(p - f->data);
+        return true;
+}
+
+/* The outcome a whole frame tells, checked as untrusted input: the runner writes only one
+ * frame, of a known shape, with no more than result_max_bytes of result. */
+static void decide_frame(const struct sb_limits *l, const struct frame *fr, struct sb_outcome *o)
+{
+        if (fr && fr->tag == 'R') {
+                if (fr->body_len > l->result_max_bytes) {
+                        set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
+                                  l->result_max_bytes);
+                        return;
+                }
+                int r = jt_validate(fr->body, fr->body_len, RESULT_MAX_DEPTH);
+                if (r == 0) {
+                        o->status = SB_OK;
+                        (void)sbuf_append(&o->result, fr->body, fr->body_len);
+                        return;
+                }
+                /* Python's json makes one name of dict keys 1 and "1" (or None and "null"), and
+                 * of whatever a dict subclass's items() yields: a value that is not JSON. */
+                if (r == -EEXIST) {
+                        set_error(o, SB_NOT_SERIALIZABLE, "main() function must return JSON serializable data: a "
+                                  "dict has keys that become the same JSON name (such as 1 and \"1\")");
+                        return;
+                }
+        }
+        /* The runner keeps its error frames under SB_ERROR_FRAME_MAX (and so error texts under
+         * 64 KiB); a bigger one is not its. */
+        if (fr && fr->tag == 'E' && fr->body_len <= SB_ERROR_FRAME_MAX && parse_error_frame(fr->body, fr->body_len, o))
+                return;
+        /* Garbage, a second frame, a number the runner cannot write: the script wrote to the
+         * channel itself (a whole frame of its own would have passed, as any value it could
+         * have returned). Not the script's exception, and not a result. */
+        set_error(o, SB_CHANNEL_TAMPERED, "Script execution error: the result channel was written to by the script");
+}
+
+/* ---- the decision ---------------------------------------------------------------------- */
+
+void sb_signal_name(int sig, char *buf, size_t len)
+{
+        const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
+        if (abbrev)
+                snprintf(buf, len, "SIG%s", abbrev);
+        else if (sig == SIGRTMIN || sig == SIGRTMAX)
+                snprintf(buf, len, "SIGRT%s", sig == SIGRTMIN ? "MIN" : "MAX");
+        /* As kill -l counts them: up from SIGRTMIN to the middle, down from SIGRTMAX after. */
+        else if (sig > SIGRTMIN && sig < SIGRTMAX && sig - SIGRTMIN <= (SIGRTMAX - SIGRTMIN) / 2)
+                snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+        else if (sig > SIGRTMIN && sig < SIGRTMAX)
+                snprintf(buf, len, "SIGRTMAX-%d", SIGRTMAX - sig);
+        else
+                snprintf(buf, len, "SIG%d", sig); /* glibc's own 32 and 33, or no signal at all */
+}
+
 static long long timeval_ms(struct timeval tv)
 {
         return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The kernel's word: these cannot be forged from inside. A script that ran out of time while
+ * at its memory ceiling was thrashing in it (a failed allocation unwinding millions of frames,
+ * say): that is a memory blow-up, and reported as one. True when it decided the outcome. */
+static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_facts *st, const struct sb_init_report *rep,
+                               struct sb_outcome *o)
+{
+        long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
+        long long peak = rep ? (long long)o->peak_rss_kb * 1024 : st->cgroup_peak;
+        int ws = rep ? rep->wait_status : 0;
+        unsigned limit_s = 0;
+        if (st->cpu_limit_hit)
+                limit_s = l->cpu_time_s;
+        else if (st->deadline_hit)
+                limit_s = l->wall_time_s;
+        /* SIGXCPU at the soft limit, SIGKILL at the hard one; either only counts as a CPU
+         * timeout when the CPU time is really there (a script can send itself either). The
+         * figures the kernel reports for a killed many-threaded process on a loaded machine
+         * were seen a little short of the limit that fired, hence the tenth of slack: a
+         * script that sends itself SIGXCPU that close to its limit only changes its own
+         * verdict's wording. */
+        else if (rep && WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGXCPU || WTERMSIG(ws) == SIGKILL) &&
+                 o->cpu_ms * 10 >= (long long)l->cpu_time_s * 1000 * 9)
+                limit_s = l->cpu_time_s;
+        if (limit_s && peak < ceiling)
+                set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", limit_s);
+        /* Any OOM kill in the sandbox's cgroup is a memory blow-up, whichever process it hit. */
+        else if (limit_s || st->oom_killed)
+                set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+        return limit_s || st->oom_killed;
 }
 
 void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
@@ -106,90 +239,40 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
                 o->cpu_ms = timeval_ms(rep.usage.ru_utime) + timeval_ms(rep.usage.ru_stime);
                 o->peak_rss_kb = rep.usage.ru_maxrss;
         }
+        /* The run was over before init's report came in (the runner had sent its frame and
+         * closed its pipes; see collect()): the frame's usage line gives the figures, whether
+         * or not the rest of the frame is any good. */
+        struct frame fr;
+        bool framed = parse_frame_header(&st->frame, &fr);
+        if (framed && !have_report) {
+                o->cpu_ms = fr.cpu_ms;
+                o->peak_rss_kb = (long)fr.peak_rss_kb;
+        }
         /* The cgroup counts every process, orphans reaped by init included. */
         if (st->cgroup_cpu_ms > o->cpu_ms)
                 o->cpu_ms = st->cgroup_cpu_ms;
-
-        /* The kernel's word first: these cannot be forged from inside. A script that ran out of
-         * time while at its memory ceiling was thrashing in it (a failed allocation unwinding
-         * millions of frames, say): that is a memory blow-up, and reported as one. */
-        long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
-        long long peak = have_report ? (long long)o->peak_rss_kb * 1024 : st->cgroup_peak;
-        bool at_ceiling = peak >= ceiling;
-        if (st->cpu_limit_hit) {
-                if (at_ceiling)
-                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
-                else
-                        set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->cpu_time_s);
+        if (decide_from_kernel(l, st, have_report ? &rep : NULL, o))
                 return;
-        }
-        if (st->deadline_hit) {
-                if (at_ceiling)
-                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
-                else
-                        set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->wall_time_s);
-                return;
-        }
-        int ws = rep.wait_status;
-        /* SIGXCPU at the soft limit, SIGKILL at the hard one; either only counts as a CPU
-         * timeout when the CPU time is really there (a script can send itself either). The
-         * figures the kernel reports for a killed many-threaded process on a loaded machine
-         * were seen a little short of the limit that fired, hence the tenth of slack: a
-         * script that sends itself SIGXCPU that close to its limit only changes its own
-         * verdict's wording. */
-        if (have_report && WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGXCPU || WTERMSIG(ws) == SIGKILL) &&
-            o->cpu_ms * 10 >= (long long)l->cpu_time_s * 1000 * 9) {
-                if (at_ceiling)
-                        set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
-                else
-                        set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", l->cpu_time_s);
-                return;
-        }
-        /* Any OOM kill in the sandbox's cgroup is a memory blow-up, whichever process it hit. */
-        if (st->oom_killed) {
-                set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
-                return;
-        }
 
         /* Then the runner's frame, checked as untrusted input. It counts if the process
-         * exited normally, or if the run was over before init's report came in (the runner
-         * had sent its frame and closed its pipes; see collect()). */
+         * exited normally, or if the run was over before init's report came in. */
+        int ws = rep.wait_status;
         if (st->frame_overflowed) {
                 set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
                           l->result_max_bytes);
                 return;
         }
         if (st->frame.len > 0 && (!have_report || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
-                char tag = st->frame.data[0];
-                const char *line = st->frame.data + 1;
-                const char *nl = memchr(line, '\n', st->frame.len - 1);
-                long long cpu = 0;
-                long rss = 0;
-                if (nl && sscanf(line, "%lld %ld", &cpu, &rss) == 2 && !have_report) {
-                        o->cpu_ms = cpu;
-                        o->peak_rss_kb = rss;
-                }
-                const char *body = nl ? nl + 1 : NULL;
-                size_t body_len = nl ? st->frame.len - (size_t)(body - st->frame.data) : 0;
-                if (body && tag == 'R' && jt_validate(body, body_len, RESULT_MAX_DEPTH) == 0) {
-                        o->status = SB_OK;
-                        (void)sbuf_append(&o->result, body, body_len);
-                        return;
-                }
-                if (body && tag == 'E' && parse_error_frame(body, body_len, o))
-                        return;
-                set_error(o, SB_EXCEPTION, "Script execution error: the result channel was written to by the script");
+                decide_frame(l, framed ? &fr : NULL, o);
                 return;
         }
-
         if (have_report && WIFSIGNALED(ws)) {
-                int sig = WTERMSIG(ws);
-                const char *abbrev = sigabbrev_np(sig);
-                o->term_signal = sig;
-                set_error(o, SB_KILLED, "Script execution error: killed by signal SIG%s", abbrev ? abbrev : "UNKNOWN");
+                char name[SB_SIGNAME_MAX];
+                o->term_signal = WTERMSIG(ws);
+                sb_signal_name(o->term_signal, name, sizeof(name));
+                set_error(o, SB_KILLED, "Script execution error: killed by signal %s", name);
                 return;
         }
         o->exit_code = have_report && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
         set_error(o, SB_EXITED, "Script exited with status %d before main() returned", o->exit_code);
 }
-

@@ -6,6 +6,7 @@
  *   unit_tests NAME...    run only those (tests/test_unit.py runs each as a pytest case) */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,10 @@
 #include "../../fcgi/request.h"
 #include "config.h"
 #include "imports.h"
+#include "internal.h"
 #include "jsontext.h"
 #include "sandbox.h"
+#include "verdict.h"
 
 static int failures;
 
@@ -141,6 +144,82 @@ static void test_validate_depth_limit(void)
         deep[200] = '\0';
         CHECK(jt_validate(deep, 200, 100) == 0);
         CHECK(jt_validate(deep, 200, 99) == -EINVAL);
+}
+
+static int validate(const char *s) { return jt_validate(s, strlen(s), 64); }
+
+static void test_validate_rejects_repeated_names(void)
+{
+        const char *bad[] = { "{\"a\": 1, \"a\": 2}", "{\"a\": 1, \"b\": 2, \"a\": 3}", "{\"a\": 1, \"\\u0061\": 2}",
+                              "{\"\\u00e9\": 1, \"\xc3\xa9\": 2}", "{\"\\ud83d\\ude00\": 1, \"\xf0\x9f\x98\x80\": 2}",
+                              "[1, {\"x\": {\"k\": 1, \"k\": [1]}}]", "{\"\\/\": 1, \"/\": 2}",
+                              "{\"\": 1, \"\": 2}", "{\"a\\u0000\": 1, \"a\\u0000\": 2}" };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                int r = validate(bad[i]);
+                if (r != -EEXIST)
+                        fprintf(stderr, "  %d for: %s\n", r, bad[i]);
+                CHECK(r == -EEXIST);
+        }
+        /* Grammar is checked to the end even after a repeated name; either error will do. */
+        CHECK(validate("{\"a\": 1, \"a\": 2") < 0);
+}
+
+static void test_validate_names_are_per_object(void)
+{
+        const char *ok[] = { "{\"a\": {\"a\": 1}, \"b\": {\"a\": 2}}", "[{\"a\": 1}, {\"a\": 1}]",
+                             "{\"a\": 1, \"A\": 2, \"a \": 3, \"a\\u0000\": 4, \"a\\u0000b\": 5}",
+                             "{\"k\": {\"x\": 1, \"y\": 2}, \"x\": 3, \"y\": {}}" };
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                int r = validate(ok[i]);
+                if (r != 0)
+                        fprintf(stderr, "  %d for: %s\n", r, ok[i]);
+                CHECK(r == 0);
+        }
+        /* Many names in one object: all distinct, then one repeated at the very end. */
+        struct sbuf b = { 0 };
+        sbuf_puts(&b, "{");
+        for (int i = 0; i < 5000; i++)
+                sbuf_printf(&b, "%s\"k%d\": %d", i ? ", " : "", i, i);
+        size_t open_len = b.len;
+        sbuf_puts(&b, "}");
+        CHECK(jt_validate(b.data, b.len, 4) == 0);
+        b.len = open_len;
+        sbuf_puts(&b, ", \"k2500\": 0}");
+        CHECK(jt_validate(b.data, b.len, 4) == -EEXIST);
+        sbuf_free(&b);
+}
+
+static void test_validate_number_range(void)
+{
+        const char *bad[] = { "1e999", "-1e999", "1e309", "1.8e308", "-1.8e308", "2E+308", "[1.5, 1e309]",
+                              "{\"x\": 10e308}", "1000000000000000000000000000000000000000000000000000000000000000000000000"
+                              "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                              "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                              "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                              "0.0",
+                              "0.00001e314", "1.7976931348623159e308", "1e99999999999999999999999" };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                int r = validate(bad[i]);
+                if (r != -ERANGE)
+                        fprintf(stderr, "  %d for: %s\n", r, bad[i]);
+                CHECK(r == -ERANGE);
+        }
+        const char *ok[] = { "1e308", "1.7976931348623157e308", "-1.7976931348623157e308", "10e307", "0.001e311",
+                             "0e999", "0.0e99999", "-0.0", "1e-999", "5e-324", "1e-99999999999999999999999",
+                             "123.456e-7", "1000000000000000000000000000000000000000000000000000000000000000000000000"
+                             "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                             "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                             "000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+                             "-1797693134862315807937289714053034150799341327100378269361737789804449682927647509"
+                             "4664901797758720709633028641669288791094655554785194040263065748867150582068190890"
+                             "2000708383676273854845817711531764475730270069855571366959622842914819860834936475"
+                             "2927190741684443655107043427115596995080930428801779041744977919999" };
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                int r = validate(ok[i]);
+                if (r != 0)
+                        fprintf(stderr, "  %d for: %s\n", r, ok[i]);
+                CHECK(r == 0);
+        }
 }
 
 /* ---- http ------------------------------------------------------------------------------ */
@@ -314,10 +393,136 @@ static void test_outcome_error_body(void)
 
 static void test_status_kinds_distinct(void)
 {
-        for (int a = SB_OK; a <= SB_KILLED; a++)
-                for (int b = a + 1; b <= SB_KILLED; b++)
+        for (int a = SB_OK; a <= SB_CHANNEL_TAMPERED; a++)
+                for (int b = a + 1; b <= SB_CHANNEL_TAMPERED; b++)
                         CHECK(strcmp(sb_status_kind(a), sb_status_kind(b)) != 0);
         CHECK_STR(sb_status_kind(SB_MEMORY_LIMIT), "memory_limit");
+        CHECK_STR(sb_status_kind(SB_CHANNEL_TAMPERED), "channel_tampered");
+}
+
+/* ---- verdict --------------------------------------------------------------------------- */
+
+static void test_signal_names(void)
+{
+        const struct {
+                int sig;
+                const char *name;
+        } cases[] = { { SIGSEGV, "SIGSEGV" }, { SIGKILL, "SIGKILL" }, { SIGSYS, "SIGSYS" },
+                      { SIGRTMIN, "SIGRTMIN" }, { SIGRTMIN + 3, "SIGRTMIN+3" }, { SIGRTMIN + 15, "SIGRTMIN+15" },
+                      { SIGRTMAX - 14, "SIGRTMAX-14" }, { SIGRTMAX - 1, "SIGRTMAX-1" }, { SIGRTMAX, "SIGRTMAX" },
+                      { 32, "SIG32" }, { 33, "SIG33" }, { 0, "SIG0" }, { 65, "SIG65" } };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                char name[SB_SIGNAME_MAX];
+                sb_signal_name(cases[i].sig, name, sizeof(name));
+                CHECK_STR(name, cases[i].name);
+        }
+}
+
+/* sb_decide() on a result channel's bytes, as collected; status < 0: init's report never came. */
+static void decide(struct sb_outcome *o, const struct sb_limits *l, const char *frame, size_t len, bool overflowed,
+                   int status)
+{
+        memset(o, 0, sizeof(*o));
+        struct sb_run_facts f = { .out = o, .frame_overflowed = overflowed, .cgroup_peak = -1 };
+        (void)sbuf_append(&f.frame, frame, len);
+        if (status >= 0) {
+                struct sb_init_report rep = { .wait_status = status };
+                rep.usage.ru_utime.tv_sec = 2;
+                rep.usage.ru_maxrss = 4321;
+                (void)sbuf_append(&f.status, &rep, sizeof(rep));
+        }
+        sb_decide(l, &f);
+        sbuf_free(&f.frame);
+        sbuf_free(&f.status);
+}
+
+static void test_decide_result_limit_is_exact(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        l.result_max_bytes = 16;
+        struct sb_outcome o;
+        const char at[] = "R123456789012 123456789\n\"xxxxxxxxxxxxxx\""; /* 16 bytes of JSON */
+        decide(&o, &l, at, strlen(at), false, 0);
+        CHECK(o.status == SB_OK && o.result.len == 16);
+        sb_outcome_free(&o);
+        const char over[] = "R1 2\n\"xxxxxxxxxxxxxxx\"";
+        decide(&o, &l, over, strlen(over), false, -1);
+        CHECK(o.status == SB_RESULT_TOO_LARGE);
+        CHECK(o.cpu_ms == 1 && o.peak_rss_kb == 2); /* usage from the frame: no report came */
+        sb_outcome_free(&o);
+        /* The frame's room takes the longest header on top of the limit. */
+        CHECK(sb_frame_max(&l) >= 16 + SB_FRAME_HEADER_MAX);
+        l.result_max_bytes = 8u << 20;
+        CHECK(sb_frame_max(&l) == (8u << 20) + SB_FRAME_HEADER_MAX);
+}
+
+static void test_decide_keeps_usage_on_overflow(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        struct sb_outcome o;
+        decide(&o, &l, "R250 9000\n\"aaaa", 15, true, -1);
+        CHECK(o.status == SB_RESULT_TOO_LARGE);
+        CHECK(o.cpu_ms == 250 && o.peak_rss_kb == 9000);
+        sb_outcome_free(&o);
+        decide(&o, &l, "R250 9000\n\"aaaa", 15, true, 0); /* the kernel's figures win */
+        CHECK(o.status == SB_RESULT_TOO_LARGE);
+        CHECK(o.cpu_ms == 2000 && o.peak_rss_kb == 4321);
+        sb_outcome_free(&o);
+}
+
+static void test_decide_tampered_frames(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        const char *tampered[] = { "garbage", "R0 0\n1R0 0\n2", "R0 0\n", "R0 0\n1e999", "R0 0\n[-1e999]",
+                                   "E0 0\n{}",
+                                   "E0 0\n{\"kind\": \"exception\", \"kind\": \"no_main\", \"message\": \"m\"}",
+                                   "X0 0\n1", "R\n1" };
+        for (size_t i = 0; i < ARRAY_SIZE(tampered); i++) {
+                struct sb_outcome o;
+                decide(&o, &l, tampered[i], strlen(tampered[i]), false, 0);
+                if (o.status != SB_CHANNEL_TAMPERED)
+                        fprintf(stderr, "  %s for: %s\n", sb_status_kind(o.status), tampered[i]);
+                CHECK(o.status == SB_CHANNEL_TAMPERED);
+                sb_outcome_free(&o);
+        }
+        /* An error frame bigger than the runner ever writes, though the result limit is bigger. */
+        struct sbuf big = { 0 };
+        sbuf_puts(&big, "E0 0\n{\"kind\": \"exception\", \"message\": \"");
+        for (size_t i = 0; i < SB_ERROR_FRAME_MAX; i++)
+                sbuf_puts(&big, "m");
+        sbuf_puts(&big, "\", \"traceback\": \"\"}");
+        struct sb_outcome o;
+        decide(&o, &l, big.data, big.len, false, 0);
+        CHECK(o.status == SB_CHANNEL_TAMPERED);
+        sb_outcome_free(&o);
+        sbuf_free(&big);
+}
+
+static void test_decide_repeated_names_not_serializable(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        struct sb_outcome o;
+        const char frame[] = "R0 0\n{\"1\": \"int\", \"1\": \"str\"}";
+        decide(&o, &l, frame, strlen(frame), false, 0);
+        CHECK(o.status == SB_NOT_SERIALIZABLE);
+        CHECK_STR(o.message.data, "main() function must return JSON serializable data: a dict has keys that become "
+                                  "the same JSON name (such as 1 and \"1\")");
+        sb_outcome_free(&o);
+}
+
+static void test_decide_real_time_signal(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        struct sb_outcome o;
+        decide(&o, &l, "", 0, false, SIGRTMIN + 3); /* a wait status of "killed by signal 37" */
+        CHECK(o.status == SB_KILLED && o.term_signal == SIGRTMIN + 3);
+        CHECK_STR(o.message.data, "Script execution error: killed by signal SIGRTMIN+3");
+        sb_outcome_free(&o);
 }
 
 /* ---- config ---------------------------------------------------------------------------- */
@@ -425,6 +630,8 @@ static void test_preload_needed(void)
         CHECK(needed("x = 'important'\nimported = 1\n") == 0);
         CHECK(needed("import\n") == 0);
         CHECK(sb_preload_needed("import pandas", 13, "") == 0);
+        CHECK(needed("\xef\xbb\xbfimport numpy\n") == 1); /* after a byte-order mark, as the runner allows */
+        CHECK(needed("x = 1\n\xef\xbb\xbfimport numpy\n") == 0); /* elsewhere it is not Python */
 }
 
 /* ---- runner ---------------------------------------------------------------------------- */
@@ -442,6 +649,9 @@ static const struct {
         T(test_validate_accepts_json),
         T(test_validate_rejects_non_json),
         T(test_validate_depth_limit),
+        T(test_validate_rejects_repeated_names),
+        T(test_validate_names_are_per_object),
+        T(test_validate_number_range),
         T(test_route),
         T(test_content_type),
         T(test_error_body),
@@ -453,6 +663,12 @@ static const struct {
         T(test_outcome_ok_body),
         T(test_outcome_error_body),
         T(test_status_kinds_distinct),
+        T(test_signal_names),
+        T(test_decide_result_limit_is_exact),
+        T(test_decide_keeps_usage_on_overflow),
+        T(test_decide_tampered_frames),
+        T(test_decide_repeated_names_not_serializable),
+        T(test_decide_real_time_signal),
         T(test_config_parse),
         T(test_config_uid_block_must_be_free),
         T(test_config_shipped_file_matches_defaults),
