@@ -228,6 +228,34 @@ static long long check_cpu_time(struct sb_prepared *p, struct sb_run_facts *st, 
         return now + CPU_CHECK_MS;
 }
 
+/* The script's pipe: writes what fits, closes it at the end (EOF is how the runner knows it
+ * has the whole script). EPIPE: the script's process died. */
+static void feed_script(struct sb_prepared *p, const char *script, size_t len, size_t *fed)
+{
+        ssize_t w = *fed < len ? write(p->ends.script_wr, script + *fed, len - *fed) : 0;
+        if (w > 0)
+                *fed += (size_t)w;
+        if (*fed == len || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+                (void)close(p->ends.script_wr);
+                p->ends.script_wr = -1;
+        }
+}
+
+/* Kills the sandbox at the wall-clock deadline, or once its CPU time is used up. True when it
+ * did. */
+static bool enforce_limits(struct sb_prepared *p, struct sb_run_facts *st, long long now, long long deadline,
+                           long long *next_cpu_check)
+{
+        if (now >= deadline)
+                st->deadline_hit = true;
+        if (now >= *next_cpu_check)
+                *next_cpu_check = check_cpu_time(p, st, now);
+        if (!st->deadline_hit && !st->cpu_limit_hit)
+                return false;
+        kill_init(p);
+        return true;
+}
+
 /* Feeds the script and polls the outputs until all are at EOF; kills init at the deadline or
  * when the request's CPU time is used up. */
 static int collect(struct sb_prepared *p, const char *script, size_t len, struct sb_run_facts *st)
@@ -273,14 +301,8 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                         map[n++] = -1;
                 }
                 long long now = monotonic_ms();
-                if (!give_up && now >= deadline)
-                        st->deadline_hit = true;
-                if (!give_up && now >= next_cpu_check)
-                        next_cpu_check = check_cpu_time(p, st, now);
-                if (!give_up && (st->deadline_hit || st->cpu_limit_hit)) {
-                        kill_init(p);
+                if (!give_up && enforce_limits(p, st, now, deadline, &next_cpu_check))
                         give_up = now + DRAIN_AFTER_KILL_MS;
-                }
                 if (give_up && now >= give_up)
                         return -ETIMEDOUT; /* something outside the namespace holds a pipe open */
                 long long until = give_up ? give_up : deadline < next_cpu_check ? deadline : next_cpu_check;
@@ -295,15 +317,7 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                         if (!pfd[k].revents)
                                 continue;
                         if (map[k] < 0) {
-                                /* The script's pipe: write what fits, close at the end (EOF is how
-                                 * the runner knows it has the whole script). EPIPE: it died. */
-                                ssize_t w = fed < len ? write(p->ends.script_wr, script + fed, len - fed) : 0;
-                                if (w > 0)
-                                        fed += (size_t)w;
-                                if (fed == len || (w < 0 && errno != EAGAIN && errno != EINTR)) {
-                                        (void)close(p->ends.script_wr);
-                                        p->ends.script_wr = -1;
-                                }
+                                feed_script(p, script, len, &fed);
                                 continue;
                         }
                         int i = map[k];
