@@ -306,3 +306,18 @@ def test_uid_base_meeting_a_host_user_is_refused(tmp_path):
                        capture_output=True, timeout=30)
     assert p.returncode != 0
     assert b"uid_base" in p.stderr and b"/etc/passwd" in p.stderr, p.stderr
+
+
+def test_a_killed_init_factory_is_replaced(svc):
+    """Each worker's pyexec-init factory clones its sandboxes' inits; killed, the next request
+    still runs (the worker starts a new one)."""
+    for i in range(3):  # cold workers start theirs with their first sandbox
+        result(svc, "def main():\n    return 0\n")
+    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
+    factories = [int(line.split()[0]) for line in out.splitlines()
+                 if line.split()[1:] == ["pyexec-initd"] and _session(line.split()[0]) == svc.proc.pid]
+    assert factories, "no init factory found"
+    for pid in factories:
+        os.kill(pid, signal.SIGKILL)
+    for i in range(4):
+        assert result(svc, f"def main():\n    return {i}\n") == i
