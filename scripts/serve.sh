@@ -4,6 +4,9 @@
 #
 #   scripts/serve.sh [--host H] [--port P] [--workers N] [--run-dir DIR] [--config FILE]
 #
+# The run directory (sockets, nginx's config and temp files) is run/PORT by default; an
+# instance locks it, so a second one on the same directory refuses to start.
+#
 # Several pools behind one nginx (each pool on its own machine or port):
 #   scripts/serve.sh --pool-only --listen 127.0.0.1:9001 --monitor-listen 127.0.0.1:9101
 #   scripts/serve.sh --upstreams "127.0.0.1:9001 127.0.0.1:9002" \
@@ -19,7 +22,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 host=${HOST:-127.0.0.1}
 port=${PORT:-8080}
 workers=${WORKERS:-}
-run_dir=${RUN_DIR:-$top/run}
+run_dir=${RUN_DIR:-}
 config=${PYEXEC_CONFIG:-$top/config/pyexec.conf}
 pool_only= listen= monitor_listen= upstreams= monitor_upstreams=
 
@@ -40,6 +43,21 @@ while [ $# -gt 0 ]; do
 done
 
 say() { echo "serve: $*" >&2; }
+
+# One run directory per instance: several instances from one checkout (make run PORT=8081
+# beside PORT=8080) each get their own, and a second one on the same directory refuses to
+# start instead of taking the first one's sockets. The lock is held (and inherited by every
+# process of the instance) until the last of them is gone.
+if [ -z "$run_dir" ]; then
+        if [ -n "$pool_only" ]; then run_dir=$top/run/pool-${listen##*:}; else run_dir=$top/run/$port; fi
+fi
+mkdir -p "$run_dir"
+exec {lock_fd}>>"$run_dir/lock"
+if ! flock -n "$lock_fd"; then
+        say "another instance already runs in $run_dir ($(cat "$run_dir/pid" 2>/dev/null || echo "pid unknown")); stop it, or give this one --run-dir or another --port"
+        exit 1
+fi
+echo "pid $$" > "$run_dir/pid"
 
 for bin in "$top/build/pyexec-worker" "$top/build/pyexec-zygote" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
         [ -x "$bin" ] || { say "missing $bin (run 'make run', which installs and builds)"; exit 1; }
