@@ -2,7 +2,7 @@
 # Installs the Debian packages pyexec needs, only those missing. Runs as root on Debian 12.
 set -eu
 packages="gcc make libc6-dev pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libseccomp-dev
-nginx-light spawn-fcgi curl procps
+nginx-light spawn-fcgi curl procps systemd
 python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-matplotlib
 python3-seaborn python3-requests python3-pytest python3-yaml python3-dev"
 missing=""

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -377,3 +378,22 @@ def test_readme_documents_the_tested_flags():
         assert f in readme, f"deploy/README.md does not show the tested flag {f}"
     assert "--execution-environment gen2" in readme
     assert "gcloud run deploy" in readme
+
+
+# ---- the systemd unit ----------------------------------------------------------------------------
+
+def test_systemd_unit_verifies_and_drains(tmp_path):
+    """deploy/pyexec.service, pointed at this checkout, passes systemd-analyze verify without a
+    word (it only warns, exit 0, about a bad value), and its stop settings let the drain end."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is part of Debian's systemd, which install-deps.sh installs"
+    unit = read("deploy", "pyexec.service")
+    (tmp_path / "pyexec.service").write_text(unit.replace("/opt/pyexec", ROOT))
+    r = subprocess.run([analyze, "verify", str(tmp_path / "pyexec.service")], capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert settings["Delegate"] == "yes"  # the per-request cgroups are made below the unit's own
+    assert settings["KillMode"] == "mixed"  # SIGTERM to serve.sh only: it drains, then SIGKILL to the rest
+    wall = conf_value("wall_time_s", 10)
+    assert int(settings["TimeoutStopSec"]) > (wall + 30) + wall, "nginx's drain, then the workers' last scripts"
+    assert "serve.sh" in settings["ExecStart"] and settings["Restart"] == "on-failure"
