@@ -78,8 +78,12 @@ COPY config/ config/
 # sandbox/config.h). A user-namespaced container (Kubernetes hostUsers: false, podman
 # --userns=auto) has only uids 0-65535, so the image moves uid_base below 64507; the build stops
 # if the key is not found.
+# A container gets no writable cgroup hierarchy of its own here (yet): the image runs on
+# rlimits alone, and says so on GET /runtime ("cgroups": "none"), instead of refusing scripts.
 ARG SANDBOX_UID_BASE=60000
-RUN sed -i -E "s/^(uid_base[[:space:]]*=[[:space:]]*)[0-9]+/\1${SANDBOX_UID_BASE}/" config/pyexec.conf \
+RUN sed -i -E "s/^(require_cgroups[[:space:]]*=[[:space:]]*)1/\10/" config/pyexec.conf \
+ && grep -Eq "^require_cgroups[[:space:]]*=[[:space:]]*0" config/pyexec.conf \
+ && sed -i -E "s/^(uid_base[[:space:]]*=[[:space:]]*)[0-9]+/\1${SANDBOX_UID_BASE}/" config/pyexec.conf \
  && grep -Eq "^uid_base[[:space:]]*=[[:space:]]*${SANDBOX_UID_BASE}([^0-9]|$)" config/pyexec.conf \
  && [ "$((SANDBOX_UID_BASE + 1028))" -le 65534 ]
 

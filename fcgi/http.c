@@ -18,6 +18,7 @@ enum route http_route(const char *method, const char *path, const char **allow)
                 { "/execute", ROUTE_EXECUTE, "POST" },
                 { "/health", ROUTE_HEALTH, "GET, HEAD" },
                 { "/healthz", ROUTE_HEALTHZ, "GET, HEAD" },
+                { "/runtime", ROUTE_RUNTIME, "GET, HEAD" },
         };
         method = method ? method : "";
         path = path ? path : "";

@@ -64,6 +64,10 @@ void monitor_main(int listen_fd, const struct pool_stats *st)
                         case ROUTE_HEALTHZ:
                                 health(&req, st, strcmp(path, "/healthz") == 0);
                                 break;
+                        case ROUTE_RUNTIME:
+                                if (stats_runtime(st, &body) == 0)
+                                        answer(&req, 200, "application/json", &body);
+                                break;
                         case ROUTE_METHOD_NOT_ALLOWED: {
                                 char head[160];
                                 api_error_set(&e, 405, "method_not_allowed", "Method %s not allowed on %s",

@@ -294,6 +294,11 @@ static void handle(FCGX_Request *req)
         case ROUTE_HEALTHZ:
                 handle_health(&a, route == ROUTE_HEALTHZ);
                 break;
+        case ROUTE_RUNTIME:
+                a.status = 200;
+                a.kind = "ok";
+                (void)stats_runtime(stats, &a.body);
+                break;
         case ROUTE_METHOD_NOT_ALLOWED:
                 api_error_set(&e, 405, "method_not_allowed", "Method %s not allowed on %s", method ? method : "?", path);
                 e.allow = allow;

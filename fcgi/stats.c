@@ -66,6 +66,26 @@ void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, 
         }
 }
 
+int stats_runtime(const struct pool_stats *st, struct sbuf *body)
+{
+        const struct sb_limits *l = &st->runtime.limits;
+        int r = sbuf_puts(body, "{\"cgroups\": ");
+        r = r ? r : jt_append_string(body, st->runtime.cgroups, strnlen(st->runtime.cgroups, sizeof(st->runtime.cgroups)));
+        if (r == 0 && st->runtime.cgroups_problem[0]) {
+                r = sbuf_puts(body, ", \"cgroups_problem\": ");
+                r = r ? r : jt_append_string(body, st->runtime.cgroups_problem,
+                                             strnlen(st->runtime.cgroups_problem, sizeof(st->runtime.cgroups_problem)));
+        }
+        r = r ? r : sbuf_printf(body, ", \"mode\": \"%s\", \"workers\": %u, \"limits\": {\"wall_time_s\": %u, "
+                                "\"cpu_time_s\": %u, \"memory_mb\": %lu, \"max_processes\": %u, "
+                                "\"max_open_files\": %u, \"tmp_size_mb\": %lu, \"script_max_bytes\": %zu, "
+                                "\"stdout_max_bytes\": %zu, \"result_max_bytes\": %zu}}",
+                                strcmp(st->runtime.mode, "cold") == 0 ? "cold" : "warm", st->runtime.workers,
+                                l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
+                                l->tmp_size_mb, l->script_max_bytes, l->stdout_max_bytes, l->result_max_bytes);
+        return r;
+}
+
 int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body)
 {
         unsigned idle, busy, starting;

@@ -31,6 +31,13 @@ struct pool_stats {
         int32_t sandbox_ok;
         char sandbox_problem[512];
         uint32_t draining;
+        struct {                                 /* for /runtime; set by the master */
+                char cgroups[8];                 /* "v1" or "none" */
+                char cgroups_problem[256];
+                char mode[8];                    /* "warm" or "cold" */
+                uint32_t workers;
+                struct sb_limits limits;
+        } runtime;
         struct {
                 int32_t pid;
                 uint32_t state;      /* enum worker_state */
@@ -53,6 +60,8 @@ void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, 
 /* The pool's health as the API's body ({"status": "healthy"|"ok"} or {"status": "unhealthy",
  * "reason"}): healthy when sandboxes work, a worker is up and the pool is not shutting down.
  * Returns the HTTP status, 200 or 503. */
+/* The pool as it runs, for GET /runtime: {"cgroups", "mode", "workers", "limits": {...}}. */
+int stats_runtime(const struct pool_stats *st, struct sbuf *body);
 int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body);
 
 /* Appends the Prometheus text exposition of everything. */

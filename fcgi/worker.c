@@ -84,6 +84,18 @@ static void check_sandbox(void)
         sb_outcome_free(&out);
 }
 
+/* What GET /runtime tells: set at start and at each reload. */
+static void publish_runtime(void)
+{
+        bool cg = sb_cgroups_enabled();
+        snprintf(stats->runtime.cgroups, sizeof(stats->runtime.cgroups), "%s", cg ? "v1" : "none");
+        snprintf(stats->runtime.cgroups_problem, sizeof(stats->runtime.cgroups_problem), "%s",
+                 cg ? "" : sb_cgroups_problem());
+        snprintf(stats->runtime.mode, sizeof(stats->runtime.mode), "%s", limits.warm ? "warm" : "cold");
+        stats->runtime.workers = limits.workers;
+        stats->runtime.limits = limits;
+}
+
 static int load_config(struct sb_limits *l, char *err, size_t errlen)
 {
         sb_limits_default(l);
@@ -219,6 +231,7 @@ static void reload(void)
                 return;
         }
         limits = fresh;
+        publish_runtime();
         generation++;
         reload_started_ms = monotonic_ms();
         /* Slots waiting for a respawn belong to the old generation: drop them. */
@@ -319,10 +332,12 @@ int main(int argc, char **argv)
         }
 
         check_sandbox();
+        publish_runtime();
         sb_initd_stop(); /* the master makes no more sandboxes; each worker starts its own factory */
         if (!sb_cgroups_enabled())
-                log_line("event=cgroups_unavailable reason=\"%s\" -- sandboxes are limited by rlimits only",
-                         sb_cgroups_problem());
+                log_line("event=cgroups_unavailable reason=\"%s\" -- %s", sb_cgroups_problem(),
+                         limits.require_cgroups ? "scripts are refused (require_cgroups = 1)"
+                                                : "sandboxes are limited by rlimits only (require_cgroups = 0)");
         if (stats->sandbox_ok)
                 log_line("event=start workers=%u sandbox=ok mode=%s prefork=%u cgroups=%s wall_time_s=%u memory_mb=%lu",
                          limits.workers, limits.warm ? "warm" : "cold", limits.prefork,

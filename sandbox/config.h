@@ -18,6 +18,7 @@ struct sb_limits {
         size_t body_max_bytes;      /* the raw HTTP body */
         size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
         size_t result_max_bytes;    /* JSON text of main()'s return value */
+        unsigned require_cgroups;   /* 1: no script runs where per-request cgroups cannot be made */
         unsigned uid_base;          /* first of the SB_ID_COUNT host uids/gids the sandboxes map to */
         unsigned warm;              /* 1: fork scripts from a pre-initialised interpreter; 0: execve python3 */
         unsigned prefork;           /* 1: each worker keeps a sandbox ready for its next request */

@@ -140,6 +140,11 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
         memset(&p->ends, 0xff, sizeof(p->ends)); /* every fd -1 */
         struct sb_child_ends kept;
         memset(&kept, 0xff, sizeof(kept));
+        if (!sb_cgroups_enabled() && limits->require_cgroups) {
+                snprintf(err, errlen, "per-request cgroups are unavailable (%s), and require_cgroups = 1 keeps "
+                         "scripts from running on rlimits alone", sb_cgroups_problem());
+                return -ENOTSUP;
+        }
         if (sb_cgroups_enabled()) {
                 r = sb_cgroup_create(&p->cg, limits, err, errlen);
                 if (r < 0)

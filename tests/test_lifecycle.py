@@ -1,6 +1,7 @@
 """Starting and stopping the service as an operator (or docker, Kubernetes, systemd) does:
 serve.sh's own process must be the last of the service to exit, whenever the SIGTERM comes,
 and two instances started from one checkout must not take each other's sockets (issue 11)."""
+import json
 import os
 import random
 import shutil
@@ -8,9 +9,10 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
-from conftest import ROOT, free_port, stale_cgroups, wait_healthy
+from conftest import ROOT, config_with, free_port, stale_cgroups, wait_healthy
 
 SERVE = os.path.join(ROOT, "scripts", "serve.sh")
 SLEEPY = b'{"script": "import time\\ndef main():\\n    time.sleep(0.5)\\n    return 1\\n"}'
@@ -110,3 +112,90 @@ def test_a_second_instance_on_the_same_run_directory_refuses_clearly():
         first.wait(timeout=60)
         log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# ---- require_cgroups ---------------------------------------------------------------------------
+
+def get_json(url, path):
+    try:
+        with urllib.request.urlopen(url + path, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def start_without_cgroups(require):
+    """serve.sh in a mount namespace of its own where /sys/fs/cgroup is an empty read-only
+    tmpfs: per-request cgroups cannot be made there (the host's hierarchy is untouched)."""
+    run_dir = tempfile.mkdtemp(prefix="pyexec-nocg-")
+    conf = config_with(run_dir, require_cgroups=require, workers=1, warm_preload="")
+    port = free_port()
+    script = f"mount -t tmpfs -o ro none /sys/fs/cgroup && exec {SERVE} --port {port} --run-dir {run_dir} --config {conf}"
+    log = open(os.path.join(run_dir, "serve.log"), "ab")
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, log, f"http://127.0.0.1:{port}", run_dir
+
+
+def stop(proc, log, run_dir):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    log.close()
+    left = session_processes(proc.pid)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    assert not left, left
+
+
+def wait_answering(url, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "serve.sh exited"
+        try:
+            return get_json(url, "/health")
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("no answer")
+
+
+def test_without_cgroups_scripts_are_refused_and_health_says_why():
+    proc, log, url, run_dir = start_without_cgroups(1)
+    try:
+        status, body = wait_answering(url, proc)
+        assert status == 503 and "cgroups" in body["reason"] and "require_cgroups" in body["reason"], body
+        req = urllib.request.Request(url + "/execute", data=b'{"script": "def main():\\n    return 1\\n"}',
+                                     headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=30)
+            raise AssertionError("a script ran without its cgroups")
+        except urllib.error.HTTPError as e:
+            answer = json.loads(e.read())
+            assert e.code == 500 and answer["error_kind"] == "sandbox_error", answer
+            assert "require_cgroups" in answer["error"], answer
+        assert get_json(url, "/runtime")[1]["cgroups"] == "none"
+    finally:
+        stop(proc, log, run_dir)
+
+
+def test_with_require_cgroups_0_it_runs_on_rlimits_and_says_so():
+    proc, log, url, run_dir = start_without_cgroups(0)
+    try:
+        wait_healthy(url, proc)
+        assert post(url) == 200
+        status, runtime = get_json(url, "/runtime")
+        assert status == 200 and runtime["cgroups"] == "none" and runtime["cgroups_problem"], runtime
+        assert runtime["mode"] == "warm" and runtime["workers"] == 1, runtime
+    finally:
+        stop(proc, log, run_dir)
+
+
+def test_runtime_describes_the_pool():
+    run_dir, port = tempfile.mkdtemp(prefix="pyexec-rt-"), free_port()
+    proc, log = start(run_dir, port, workers=1)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        status, runtime = get_json(url, "/runtime")
+        assert status == 200 and runtime["cgroups"] == ("v1" if os.path.isdir("/sys/fs/cgroup/cpuacct") else "none")
+        assert runtime["limits"]["wall_time_s"] == 10 and runtime["workers"] == 1, runtime
+    finally:
+        stop(proc, log, run_dir)
