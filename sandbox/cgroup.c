@@ -10,9 +10,15 @@
  * limit covers the script's memory and its /tmp (tmpfs pages are charged to their writer),
  * with swap use forbidden; the oom_kill counter tells an OOM kill from any other SIGKILL.
  *
- * cgroup v2 (the unified hierarchy) is not handled yet: there, and wherever the v1
- * controllers are missing or read-only, sandboxes run with rlimits alone (CPU time then per
- * process), and the worker says so once at start-up. */
+ * cgroup v2 (the unified hierarchy) works the same with one directory per request: memory.max
+ * (plus /tmp and kernel slack), memory.swap.max 0, memory.oom.group 1 (an OOM kill ends the
+ * whole sandbox), pids.max, and cpu.stat's usage_usec for the CPU time. v2 keeps processes
+ * only in leaves once a cgroup hands controllers to its children, so the pool's own
+ * processes are first moved from its cgroup into <own>/pool (a systemd unit's, with
+ * Delegate=yes, or a container's own cgroup namespace).
+ *
+ * Where neither works (no hierarchy, or a read-only one) sb_cgroup_create() says why, and
+ * the pool refuses scripts unless require_cgroups = 0 lets them run on rlimits alone. */
 #define _GNU_SOURCE
 #include "cgroup.h"
 
@@ -24,12 +30,14 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util.h"
 
 #define V1_ROOT "/sys/fs/cgroup"
+#define CGROUP2_SUPER_MAGIC 0x63677270
 /* Kernel memory (page tables, socket buffers, dentries) is charged too; leave it room. */
 #define KERNEL_SLACK_MB 64
 
@@ -100,15 +108,104 @@ static long long read_number(const char *dir, const char *file, const char *key)
         return -1;
 }
 
-/* The parents ("<own>/pyexec") are made once per process and left for the next request. */
+/* The parents ("<own>/pyexec") are made once per process and left for the next request:
+ * one per v1 hierarchy (memory, pids, cpuacct), or one in the unified hierarchy. */
 static char parents[SB_CG_COUNT][PATH_MAX - 64]; /* room for the per-request name */
 static int parents_state; /* 0 unknown, 1 ready, -errno unavailable */
+static int version;       /* 1 or 2, once ready */
+static int nparents;
+
+/* The caller's cgroup in the unified hierarchy, from /proc/self/cgroup's "0::/a/b" line. */
+static int own_v2_path(char *out, size_t outlen)
+{
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        if (!f)
+                return -errno;
+        char line[1024];
+        int r = -ENOENT;
+        while (r < 0 && fgets(line, sizeof(line), f)) {
+                if (strncmp(line, "0::/", 4) != 0)
+                        continue;
+                line[strcspn(line, "\n")] = '\0';
+                snprintf(out, outlen, V1_ROOT "%s", strcmp(line + 3, "/") == 0 ? "" : line + 3);
+                r = 0;
+        }
+        fclose(f);
+        return r;
+}
+
+/* Moves every process of own (this one, and in a systemd unit or a container its siblings:
+ * nginx, serve.sh) into own/pool: v2 lets a cgroup hand controllers to its children only once
+ * it holds no process itself. The real root is exempt, and its kernel threads cannot move. */
+static int move_processes_to_leaf(const char *own)
+{
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/cgroup.type", own);
+        if (access(path, F_OK) < 0)
+                return 0; /* the root of the hierarchy */
+        snprintf(path, sizeof(path), "%s/pool", own);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        for (int round = 0; round < 10; round++) {
+                snprintf(path, sizeof(path), "%s/cgroup.procs", own);
+                FILE *f = fopen(path, "re");
+                if (!f)
+                        return -errno;
+                char pid[32];
+                int moved = 0;
+                while (fgets(pid, sizeof(pid), f)) {
+                        pid[strcspn(pid, "\n")] = '\0';
+                        snprintf(path, sizeof(path), "%s/pool/cgroup.procs", own);
+                        int r = write_text_file(path, 0, pid);
+                        if (r < 0 && r != -ESRCH)
+                                break;
+                        moved++;
+                }
+                fclose(f);
+                if (moved == 0)
+                        return 0;
+        }
+        return -EBUSY; /* processes keep appearing: something else forks in our cgroup */
+}
+
+static int prepare_v2(void)
+{
+        char own[PATH_MAX - 128];
+        int r = own_v2_path(own, sizeof(own));
+        if (r == 0)
+                r = move_processes_to_leaf(own);
+        if (r == 0)
+                r = write_text(own, "cgroup.subtree_control", "+memory +pids");
+        int w = r == 0 ? snprintf(parents[0], sizeof(parents[0]), "%s/pyexec", own) : 0;
+        if (r == 0 && (w < 0 || (size_t)w >= sizeof(parents[0])))
+                r = -ENAMETOOLONG;
+        if (r == 0 && mkdir(parents[0], 0755) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r == 0)
+                r = write_text(parents[0], "cgroup.subtree_control", "+memory +pids");
+        version = 2;
+        nparents = 1;
+        return r;
+}
+
+static bool unified_hierarchy(void)
+{
+        struct statfs sf;
+        return statfs(V1_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+}
 
 static int prepare_parents(void)
 {
         if (parents_state != 0)
                 return parents_state > 0 ? 0 : parents_state;
+        if (unified_hierarchy()) {
+                int r = prepare_v2();
+                parents_state = r == 0 ? 1 : r;
+                return r;
+        }
         int r = 0;
+        version = 1;
+        nparents = SB_CG_COUNT;
         for (int i = 0; i < SB_CG_COUNT && r == 0; i++) {
                 char own[PATH_MAX - 128];
                 r = own_v1_path(controllers[i], own, sizeof(own));
@@ -126,65 +223,100 @@ static int prepare_parents(void)
         return r;
 }
 
+/* What a request may use: its memory and its /tmp (tmpfs pages are charged to their writer),
+ * plus kernel slack. */
+static unsigned long long memory_bytes(const struct sb_limits *l)
+{
+        return ((unsigned long long)l->memory_mb + l->tmp_size_mb + KERNEL_SLACK_MB) << 20;
+}
+
+/* A limit file, with its name in err when it cannot be written; absent_ok: ENOENT is fine
+ * (swap files where swap accounting is off). */
+static int set_limit(const char *dir, const char *file, unsigned long long value, bool absent_ok, char *err,
+                     size_t errlen)
+{
+        char v[32];
+        snprintf(v, sizeof(v), "%llu", value);
+        int r = write_text(dir, file, v);
+        if (r == -ENOENT && absent_ok)
+                return 0;
+        if (r < 0)
+                snprintf(err, errlen, "%s: %s", file, strerror(-r));
+        return r;
+}
+
+/* The file the CPU time is read from while the script runs (sb_cgroup_cpu_ms()). */
+static int open_usage(struct sb_cgroup *cg, const char *dir, const char *file, char *err, size_t errlen)
+{
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        if ((cg->cpu_usage_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+static int set_limits_v1(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
+{
+        const char *mem = cg->path[SB_CG_MEMORY];
+        int r;
+        /* memory+swap equal to memory: no swap. */
+        if ((r = set_limit(mem, "memory.limit_in_bytes", memory_bytes(l), false, err, errlen)) < 0 ||
+            (r = set_limit(mem, "memory.memsw.limit_in_bytes", memory_bytes(l), true, err, errlen)) < 0)
+                return r;
+        (void)write_text(mem, "memory.swappiness", "0");
+        /* The script's processes plus init. */
+        if ((r = set_limit(cg->path[SB_CG_PIDS], "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
+                return r;
+        return open_usage(cg, cg->path[SB_CG_CPUACCT], "cpuacct.usage", err, errlen);
+}
+
+static int set_limits_v2(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
+{
+        const char *dir = cg->path[0];
+        int r;
+        /* An OOM kill takes the whole sandbox, as the kill of its init would. */
+        if ((r = set_limit(dir, "memory.max", memory_bytes(l), false, err, errlen)) < 0 ||
+            (r = set_limit(dir, "memory.swap.max", 0, true, err, errlen)) < 0 ||
+            (r = set_limit(dir, "memory.oom.group", 1, false, err, errlen)) < 0 ||
+            (r = set_limit(dir, "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
+                return r;
+        return open_usage(cg, dir, "cpu.stat", err, errlen);
+}
+
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
 {
         static unsigned seq;
         memset(cg, 0, sizeof(*cg));
+        cg->cpu_usage_fd = -1;
         int r = prepare_parents();
         if (r < 0) {
-                snprintf(err, errlen, "no writable cgroup v1 memory, pids and cpuacct hierarchies: %s", strerror(-r));
+                snprintf(err, errlen, "no writable cgroup v2 hierarchy with memory and pids, nor v1 memory, pids and "
+                                      "cpuacct hierarchies: %s", strerror(-r));
                 return r;
         }
-        cg->cpu_usage_fd = -1;
         seq++;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long long stamp = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-        for (int i = 0; i < SB_CG_COUNT; i++) {
+        for (int i = 0; i < nparents; i++) {
                 /* <pid>-<seq>-<ns>: a later process with a recycled pid never meets a leftover. */
                 int w = snprintf(cg->path[i], sizeof(cg->path[i]), "%s/%d-%u-%lld", parents[i], (int)getpid(), seq,
                                  stamp);
-                if (w < 0 || (size_t)w >= sizeof(cg->path[i])) {
-                        cg->path[i][0] = '\0';
-                        sb_cgroup_destroy(cg);
-                        snprintf(err, errlen, "cgroup path too long");
-                        return -ENAMETOOLONG;
-                }
-                if (mkdir(cg->path[i], 0755) < 0) {
-                        r = -errno;
+                if (w < 0 || (size_t)w >= sizeof(cg->path[i]) || mkdir(cg->path[i], 0755) < 0) {
+                        r = w < 0 || (size_t)w >= sizeof(cg->path[i]) ? -ENAMETOOLONG : -errno;
                         snprintf(err, errlen, "mkdir %s: %s", cg->path[i], strerror(-r));
                         cg->path[i][0] = '\0';
-                        sb_cgroup_destroy(cg);
-                        return r;
+                        goto fail;
                 }
         }
-        char v[32];
-        unsigned long long mem = ((unsigned long long)l->memory_mb + l->tmp_size_mb + KERNEL_SLACK_MB) << 20;
-        snprintf(v, sizeof(v), "%llu", mem);
-        if ((r = write_text(cg->path[SB_CG_MEMORY], "memory.limit_in_bytes", v)) < 0) {
-                snprintf(err, errlen, "memory.limit_in_bytes: %s", strerror(-r));
+        cg->count = nparents;
+        cg->version = version;
+        r = version == 2 ? set_limits_v2(cg, l, err, errlen) : set_limits_v1(cg, l, err, errlen);
+        if (r < 0)
                 goto fail;
-        }
-        /* memory+swap equal to memory: no swap. Absent when swap accounting is off. */
-        r = write_text(cg->path[SB_CG_MEMORY], "memory.memsw.limit_in_bytes", v);
-        if (r < 0 && r != -ENOENT) {
-                snprintf(err, errlen, "memory.memsw.limit_in_bytes: %s", strerror(-r));
-                goto fail;
-        }
-        (void)write_text(cg->path[SB_CG_MEMORY], "memory.swappiness", "0");
-        /* The script's processes plus init. */
-        snprintf(v, sizeof(v), "%u", l->max_processes + 1);
-        if ((r = write_text(cg->path[SB_CG_PIDS], "pids.max", v)) < 0) {
-                snprintf(err, errlen, "pids.max: %s", strerror(-r));
-                goto fail;
-        }
-        char usage[PATH_MAX + 32];
-        snprintf(usage, sizeof(usage), "%s/cpuacct.usage", cg->path[SB_CG_CPUACCT]);
-        if ((cg->cpu_usage_fd = open(usage, O_RDONLY | O_CLOEXEC)) < 0) {
-                r = -errno;
-                snprintf(err, errlen, "%s: %s", usage, strerror(-r));
-                goto fail;
-        }
         cg->active = true;
         return 0;
 fail:
@@ -196,7 +328,7 @@ int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT])
 {
         for (int i = 0; i < SB_CG_COUNT; i++)
                 fds[i] = -1;
-        for (int i = 0; i < SB_CG_COUNT; i++) {
+        for (int i = 0; i < cg->count; i++) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof(path), "%s/cgroup.procs", cg->path[i]);
                 if ((fds[i] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
@@ -206,7 +338,7 @@ int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT])
                         return r;
                 }
         }
-        return 0;
+        return cg->count;
 }
 
 int sb_cgroup_move(const int *fds, int n, pid_t pid)
@@ -221,19 +353,25 @@ int sb_cgroup_move(const int *fds, int n, pid_t pid)
 
 void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes)
 {
-        long long kills = read_number(cg->path[SB_CG_MEMORY], "memory.oom_control", "oom_kill");
+        const char *mem = cg->path[SB_CG_MEMORY];
+        long long kills = cg->version == 2 ? read_number(mem, "memory.events", "oom_kill")
+                                           : read_number(mem, "memory.oom_control", "oom_kill");
         *oom_killed = kills > 0;
-        *peak_bytes = read_number(cg->path[SB_CG_MEMORY], "memory.max_usage_in_bytes", NULL);
+        /* memory.peak: kernels from 5.19 on; before, unknown (-1). */
+        *peak_bytes = read_number(mem, cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes", NULL);
 }
 
 long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg)
 {
-        char buf[32];
+        char buf[512];
         ssize_t n = cg->cpu_usage_fd >= 0 ? pread(cg->cpu_usage_fd, buf, sizeof(buf) - 1, 0) : -1;
         if (n <= 0)
                 return -1;
         buf[n] = '\0';
-        return atoll(buf) / 1000000;
+        if (cg->version == 1)
+                return atoll(buf) / 1000000; /* cpuacct.usage: ns */
+        const char *usage = strstr(buf, "usage_usec ");
+        return usage ? atoll(usage + strlen("usage_usec ")) / 1000 : -1;
 }
 
 void sb_cgroup_destroy(struct sb_cgroup *cg)
@@ -262,7 +400,7 @@ void sb_cgroup_remove_stale(void)
 {
         if (prepare_parents() < 0)
                 return;
-        for (int i = 0; i < SB_CG_COUNT; i++) {
+        for (int i = 0; i < nparents; i++) {
                 DIR *d = opendir(parents[i]);
                 if (!d)
                         continue;

@@ -1,4 +1,4 @@
-/* cgroup.h — per-request memory, pids and cpuacct cgroups (cgroup v1), where the machine allows them. */
+/* cgroup.h — per-request memory, pids and CPU-accounting cgroups (v1 or v2), where the machine allows them. */
 #ifndef PYEXEC_CGROUP_H
 #define PYEXEC_CGROUP_H
 
@@ -11,16 +11,20 @@
 
 enum { SB_CG_MEMORY, SB_CG_PIDS, SB_CG_CPUACCT, SB_CG_COUNT };
 
+/* One directory per v1 hierarchy (memory, pids, cpuacct), or one in the unified hierarchy
+ * (v2: path[0] only, in the role of all three). */
 struct sb_cgroup {
         char path[SB_CG_COUNT][PATH_MAX];
-        int cpu_usage_fd; /* cpuacct.usage, read while the script runs */
+        int count;        /* directories in path */
+        int version;      /* 1 or 2 */
+        int cpu_usage_fd; /* cpuacct.usage (v1) or cpu.stat (v2), read while the script runs */
         bool active;
 };
 
 /* Creates the request's cgroups with their limits. -errno (and err) when cgroups cannot be
  * used on this machine or this one could not be made; *cg then needs no destroy. */
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen);
-/* Opens the cgroups' cgroup.procs files: for moving the sandbox's init in before it starts,
+/* Opens the cgroups' cgroup.procs files (returns how many, or -errno): for moving the sandbox's init in before it starts,
  * and for the fork of pyexec-zygote that becomes a warm script's process to join by itself
  * before it runs anything that could be charged elsewhere. 0 or -errno. */
 int sb_cgroup_open_procs(const struct sb_cgroup *cg, int fds[SB_CG_COUNT]);

@@ -161,10 +161,10 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
          * zygote's fork joins through the same descriptors. */
         int cgroup_fds[SB_CG_COUNT], ncgroups = 0;
         if (p->cg.active) {
-                if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) == 0)
-                        ncgroups = SB_CG_COUNT;
-                if (r == 0)
+                if ((r = sb_cgroup_open_procs(&p->cg, cgroup_fds)) >= 0) {
+                        ncgroups = r;
                         r = sb_cgroup_move(cgroup_fds, ncgroups, p->init);
+                }
                 if (r < 0)
                         snprintf(err, errlen, "moving the sandbox into its cgroup: %s", strerror(-r));
         }
