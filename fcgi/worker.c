@@ -88,7 +88,7 @@ static void check_sandbox(void)
 static void publish_runtime(void)
 {
         bool cg = sb_cgroups_enabled();
-        snprintf(stats->runtime.cgroups, sizeof(stats->runtime.cgroups), "%s", cg ? "v1" : "none");
+        snprintf(stats->runtime.cgroups, sizeof(stats->runtime.cgroups), "%s", sb_cgroups_name());
         snprintf(stats->runtime.cgroups_problem, sizeof(stats->runtime.cgroups_problem), "%s",
                  cg ? "" : sb_cgroups_problem());
         snprintf(stats->runtime.mode, sizeof(stats->runtime.mode), "%s", limits.warm ? "warm" : "cold");
@@ -341,7 +341,7 @@ int main(int argc, char **argv)
         if (stats->sandbox_ok)
                 log_line("event=start workers=%u sandbox=ok mode=%s prefork=%u cgroups=%s wall_time_s=%u memory_mb=%lu",
                          limits.workers, limits.warm ? "warm" : "cold", limits.prefork,
-                         sb_cgroups_enabled() ? "v1" : "none", limits.wall_time_s, limits.memory_mb);
+                         sb_cgroups_name(), limits.wall_time_s, limits.memory_mb);
         else
                 log_line("event=start workers=%u sandbox=UNAVAILABLE reason=\"%s\" -- scripts will be refused with 500 "
                          "sandbox_error and /health answers 503; nothing runs unsandboxed",

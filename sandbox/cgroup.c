@@ -188,6 +188,11 @@ static int prepare_v2(void)
         return r;
 }
 
+int sb_cgroup_version(void)
+{
+        return parents_state > 0 ? version : 0;
+}
+
 static bool unified_hierarchy(void)
 {
         struct statfs sf;

@@ -36,6 +36,8 @@ void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *pe
 long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg);
 /* Removes the cgroups; call once every process in them is gone. */
 void sb_cgroup_destroy(struct sb_cgroup *cg);
+/* 1 or 2 once a cgroup has been made in this process, else 0. */
+int sb_cgroup_version(void);
 /* Removes the cgroups left by processes that are gone (a worker killed with sandboxes
  * prepared, or one that left while idle). */
 void sb_cgroup_remove_stale(void);

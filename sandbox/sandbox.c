@@ -61,6 +61,13 @@ bool sb_cgroups_enabled(void)
         return cgroups_state > 0;
 }
 
+const char *sb_cgroups_name(void)
+{
+        if (!sb_cgroups_enabled())
+                return "none";
+        return sb_cgroup_version() == 2 ? "v2" : "v1";
+}
+
 const char *sb_cgroups_problem(void)
 {
         return sb_cgroups_enabled() ? NULL : cgroups_problem;

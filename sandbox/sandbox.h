@@ -117,6 +117,8 @@ void sb_initd_stop(void);
  * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */
 bool sb_cgroups_enabled(void);
 const char *sb_cgroups_problem(void);
+/* "v1", "v2" (the unified hierarchy) or "none": what the requests' cgroups are made with. */
+const char *sb_cgroups_name(void);
 
 /* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
  * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped. */

@@ -195,7 +195,7 @@ def test_runtime_describes_the_pool():
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc)
         status, runtime = get_json(url, "/runtime")
-        assert status == 200 and runtime["cgroups"] == ("v1" if os.path.isdir("/sys/fs/cgroup/cpuacct") else "none")
+        assert status == 200 and runtime["cgroups"] == ("v1" if os.path.isdir("/sys/fs/cgroup/cpuacct") else "v2"), runtime
         assert runtime["limits"]["wall_time_s"] == 10 and runtime["workers"] == 1, runtime
     finally:
         stop(proc, log, run_dir)
