@@ -26,7 +26,7 @@ BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(U
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
-.PHONY: all deps run test bench smoke image-test clean
+.PHONY: all deps run test bench smoke image-test clean fuzz fuzz-build
 all: $(BINARIES)
 
 # Installs the Debian packages the build, the service and the tests need (no-op when present).
@@ -66,6 +66,35 @@ $(PROBE): tests/probe/try_syscall.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
+# ---- fuzzing: libFuzzer harnesses of every parser that sees outside bytes (tests/fuzz/) ----
+# clang only (libFuzzer), ASan+UBSan, in a directory of their own so no object is shared with
+# the gcc builds. `make fuzz` runs each harness FUZZ_SECONDS; tests/test_fuzz.py runs each
+# briefly over its seed corpus as part of `make test`.
+FUZZ_BUILD     = build-fuzz
+FUZZ_CC        = clang
+FUZZ_SECONDS  ?= 60
+FUZZ_CFLAGS    = -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I sandbox \
+                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_HARNESSES = request validate escape verdict config imports http
+FUZZ_LIB_SRC   = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/imports.c sandbox/verdict.c \
+                 sandbox/report.c fcgi/http.c fcgi/request.c
+FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS      = $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard sandbox/*.h fcgi/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+
+# Kept between builds: make would otherwise delete them as intermediates of the pattern rule.
+.SECONDARY: $(FUZZ_LIB_OBJ)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
 run: deps all
 	scripts/serve.sh --host $(HOST) --port $(PORT)
 
@@ -90,4 +119,4 @@ image-test:
 	scripts/image-test.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build build-san $(FUZZ_BUILD)
