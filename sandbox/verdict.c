@@ -91,9 +91,12 @@ exit:
         return ok;
 }
 
+/* Clamped to 2^40 s (35,000 years): the report is read from a pipe, and a corrupt one must not
+ * overflow the sum (undefined behaviour; found by tests/fuzz/fuzz_verdict.c). */
 static long long timeval_ms(struct timeval tv)
 {
-        return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        long long s = tv.tv_sec < 0 ? 0 : tv.tv_sec > (1LL << 40) ? (1LL << 40) : tv.tv_sec;
+        return s * 1000 + tv.tv_usec / 1000;
 }
 
 void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
@@ -111,8 +114,8 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
          * time while at its memory ceiling was thrashing in it (a failed allocation unwinding
          * millions of frames, say): that is a memory blow-up, and reported as one. */
         long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
-        long long peak = have_report ? (long long)o->peak_rss_kb * 1024 : st->cgroup_peak;
-        bool at_ceiling = peak >= ceiling;
+        /* Compared in KiB: peak_rss_kb * 1024 could overflow (ceiling is a multiple of 1024). */
+        bool at_ceiling = have_report ? o->peak_rss_kb >= ceiling / 1024 : st->cgroup_peak >= ceiling;
         if (st->deadline_hit) {
                 if (at_ceiling)
                         set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");

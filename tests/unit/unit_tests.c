@@ -1,10 +1,11 @@
 /* unit_tests.c — C unit tests of the pure parts: JSON text (escaping, validation), request
- * validation, routing, error bodies, outcome bodies, the config parser.
+ * validation, routing, error bodies, outcome bodies, the verdict, the config parser.
  *
  *   unit_tests            run all, end with "N passed, N failed"
  *   unit_tests --list     print the test names
  *   unit_tests NAME...    run only those (tests/test_unit.py runs each as a pytest case) */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,10 @@
 #include "../../fcgi/request.h"
 #include "config.h"
 #include "imports.h"
+#include "internal.h"
 #include "jsontext.h"
 #include "sandbox.h"
+#include "verdict.h"
 
 static int failures;
 
@@ -319,6 +322,46 @@ static void test_status_kinds_distinct(void)
         CHECK_STR(sb_status_kind(SB_MEMORY_LIMIT), "memory_limit");
 }
 
+/* ---- verdict --------------------------------------------------------------------------- */
+
+/* sb_decide() on a status report and a frame; the caller frees *o. */
+static void decide(const struct sb_init_report *rep, const char *frame, struct sb_outcome *o)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        *o = (struct sb_outcome){ 0 };
+        struct sb_run_facts f = { .out = o, .cgroup_peak = -1 };
+        sbuf_append(&f.status, rep, sizeof(*rep));
+        sbuf_puts(&f.frame, frame);
+        sb_decide(&l, &f);
+        sbuf_free(&f.status);
+        sbuf_free(&f.frame);
+}
+
+/* A corrupt report's figures are clamped, not multiplied past LLONG_MAX (undefined behaviour,
+ * which the sanitizer build's unit run catches): tests/fuzz/corpus/verdict/crash-*. */
+static void test_decide_corrupt_report_does_not_overflow(void)
+{
+        struct sb_init_report rep = { .wait_status = 0 };
+        rep.usage.ru_utime.tv_sec = 1L << 62;
+        rep.usage.ru_stime.tv_sec = 1L << 62;
+        rep.usage.ru_maxrss = 1L << 60;
+        struct sb_outcome o;
+        decide(&rep, "R1 1\n[1]", &o);
+        CHECK(o.status == SB_OK);
+        CHECK(o.cpu_ms == 2 * (1LL << 40) * 1000);
+        sb_outcome_free(&o);
+        /* Killed at the CPU limit with a huge resident set: the memory ceiling, as before. */
+        rep.wait_status = SIGKILL;
+        decide(&rep, "", &o);
+        CHECK(o.status == SB_MEMORY_LIMIT);
+        sb_outcome_free(&o);
+        rep.usage.ru_maxrss = 1000;
+        decide(&rep, "", &o);
+        CHECK(o.status == SB_TIMEOUT);
+        sb_outcome_free(&o);
+}
+
 /* ---- config ---------------------------------------------------------------------------- */
 
 static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
@@ -412,6 +455,7 @@ static const struct {
         T(test_outcome_ok_body),
         T(test_outcome_error_body),
         T(test_status_kinds_distinct),
+        T(test_decide_corrupt_report_does_not_overflow),
         T(test_config_parse),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
