@@ -364,18 +364,23 @@ static void test_decide_corrupt_report_does_not_overflow(void)
 
 /* ---- config ---------------------------------------------------------------------------- */
 
-static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
+static int load_bytes(struct sb_limits *l, const char *text, size_t len, char *err, size_t errlen)
 {
         char path[] = "/tmp/pyexec-unit-XXXXXX";
         int fd = mkstemp(path);
         if (fd < 0)
                 abort();
-        if (write_all(fd, text, strlen(text)) < 0)
+        if (write_all(fd, text, len) < 0)
                 abort();
         close(fd);
         int r = sb_limits_load(l, path, err, errlen);
         unlink(path);
         return r;
+}
+
+static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
+{
+        return load_bytes(l, text, strlen(text), err, errlen);
 }
 
 static void test_config_parse(void)
@@ -392,6 +397,23 @@ static void test_config_parse(void)
         CHECK(load_text(&l, "memory_mb = -5\n", err, sizeof(err)) == -EINVAL);
         CHECK(load_text(&l, "memory_mb = 12x\n", err, sizeof(err)) == -EINVAL);
         CHECK(load_text(&l, "memory_mb\n", err, sizeof(err)) == -EINVAL);
+}
+
+/* A setting past the 511th byte of a comment stays in the comment (it used to be read as a
+ * line of its own), long lines load whole, and a NUL byte is refused: tests/fuzz/corpus/config. */
+static void test_config_long_lines_and_nul(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        char err[256] = "", text[2100];
+        snprintf(text, sizeof(text), "#%01000d wall_time_s = 1\n", 0);
+        CHECK(load_text(&l, text, err, sizeof(err)) == 0);
+        CHECK(l.wall_time_s == 10);
+        snprintf(text, sizeof(text), "wall_time_s = %01000d3 # %01000d\n", 0, 0);
+        CHECK(load_text(&l, text, err, sizeof(err)) == 0);
+        CHECK(l.wall_time_s == 3);
+        CHECK(load_bytes(&l, "memory_mb = 256\0 x\n", 18, err, sizeof(err)) == -EINVAL);
+        CHECK(strstr(err, ":1: a NUL byte") != NULL);
 }
 
 static void test_config_shipped_file_matches_defaults(void)
@@ -457,6 +479,7 @@ static const struct {
         T(test_status_kinds_distinct),
         T(test_decide_corrupt_report_does_not_overflow),
         T(test_config_parse),
+        T(test_config_long_lines_and_nul),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
 };
