@@ -8,6 +8,31 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now
 LIBS     = -lseccomp -ljson-c
 
 BUILD    = build
+# pyexec-zygote and the library code its forks run (the warm script's process): the same
+# objects as everyone's, except under SANITIZE=1 (below).
+ZY_BUILD   = $(BUILD)
+ZY_CFLAGS  = $(CFLAGS)
+ZY_LDFLAGS = $(LDFLAGS)
+
+# `make ... SANITIZE=1`: the binaries with ASan+UBSan, in build-san/ so that sanitized and
+# normal objects never mix; `make test SANITIZE=1` runs the suites that exercise them.
+# pyexec-zygote gets UBSan only, from objects of its own (build-san/ubsan/): ASan reserves
+# ~20 TiB of address space for its shadow at start-up, and the warm script's process, a fork
+# of the zygote, runs under RLIMIT_AS (memory_mb, 512 MiB), where every later mmap would fail
+# ("ERROR: Failed to mmap"). Lifting the limit would weaken the very sandbox under test.
+# Cold mode's script process execs /usr/bin/python3, which is not instrumented.
+ifeq ($(SANITIZE),1)
+BUILD      = build-san
+UBSAN_FLAGS = -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# Instrumented, gcc sees the unchecked snprintf of a cgroup path in cgroup.c (a 4096-byte
+# directory + "/cgroup.procs") that the normal build does not: a warning here, not an error.
+SAN_WARN   = -Wno-error=format-truncation
+ZY_BUILD   = $(BUILD)/ubsan
+ZY_CFLAGS := $(CFLAGS) $(UBSAN_FLAGS) $(SAN_WARN)
+ZY_LDFLAGS := $(LDFLAGS) $(UBSAN_FLAGS)
+CFLAGS    += -fsanitize=address $(UBSAN_FLAGS) $(SAN_WARN)
+LDFLAGS   += -fsanitize=address $(UBSAN_FLAGS)
+endif
 PORT    ?= 8080
 HOST    ?= 127.0.0.1
 PYTEST   = /usr/bin/python3 -m pytest
@@ -47,12 +72,21 @@ $(BUILD)/libsandbox.a: $(SANDBOX_OBJ)
 $(BUILD)/pyexec-run: $(BUILD)/sandbox/pyexec-run.o $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
+ifneq ($(ZY_BUILD),$(BUILD))
+$(ZY_BUILD)/%.o: %.c $(wildcard sandbox/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PY_CFLAGS) -c $< -o $@
+	$(CC) $(ZY_CFLAGS) -c $< -o $@
 
-$(BUILD)/pyexec-zygote: $(BUILD)/sandbox/zygote-main.o $(BUILD)/libsandbox.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
+$(ZY_BUILD)/libsandbox.a: $(SANDBOX_SRC:%.c=$(ZY_BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
+	ar rcs $@ $^
+endif
+
+$(ZY_BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ZY_CFLAGS) $(PY_CFLAGS) -c $< -o $@
+
+$(BUILD)/pyexec-zygote: $(ZY_BUILD)/sandbox/zygote-main.o $(ZY_BUILD)/libsandbox.a
+	$(CC) $(ZY_LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
 
 $(BUILD)/pyexec-worker: $(BUILD)/fcgi/worker.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
@@ -98,8 +132,20 @@ fuzz: deps fuzz-build
 run: deps all
 	scripts/serve.sh --host $(HOST) --port $(PORT)
 
+# `make test` runs every suite against build/, then `make test SANITIZE=1`: the unit tests,
+# pyexec-run and the end-to-end seed and error suites against build-san/ (see above), with
+# every sanitizer report fatal. The tests find the build through PYEXEC_BUILD.
+SAN_TESTS = tests/test_unit.py tests/test_pyexec_run.py tests/test_e2e_seeds.py tests/test_e2e_errors.py
+SAN_ENV   = PYEXEC_BUILD=$(BUILD) \
+            ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_string_checks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 test: deps all
+ifeq ($(SANITIZE),1)
+	$(SAN_ENV) $(PYTEST) -q $(SAN_TESTS)
+else
 	$(PYTEST) -q tests
+	$(MAKE) --no-print-directory test SANITIZE=1
+endif
 
 # Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
 bench: deps all
