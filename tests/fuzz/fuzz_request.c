@@ -1,8 +1,9 @@
 /* fuzz_request.c — the POST /execute body, as nginx hands it over: json-c in strict mode, then
  * the strict validator, then the "script" field and its limit.
  *
- * Oracle beyond "no crash": an accepted body is one strict JSON value, its script fits the
- * limit, and a refused one carries a 400 or 413 with a NUL-terminated message. */
+ * Oracles beyond "no crash": an accepted body is one strict JSON value, its script fits the
+ * limit, and a refused one carries a 400 or 413 with a NUL-terminated message; json-c and the
+ * strict validator agree (valid JSON, not deeply nested, is never refused as invalid_json). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (r != -1 || script || (e.status != 400 && e.status != 413) ||
                    !memchr(e.message, '\0', sizeof(e.message))) {
                 abort();
+        } else if (strcmp(e.kind, "invalid_json") == 0 && !memchr(body, '\0', size) &&
+                   jt_validate(body, size, 100) == 0) {
+                abort(); /* json-c refused what the validator calls JSON (depth well in the limit) */
         }
         free(body);
         return 0;
