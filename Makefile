@@ -8,6 +8,32 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now
 LIBS     = -lseccomp -ljson-c
 
 BUILD    = build
+# pyexec-zygote and the library code its forks run (the warm script's process): the same
+# objects as everyone's, except under SANITIZE=1 (below).
+ZY_BUILD   = $(BUILD)
+ZY_CFLAGS  = $(CFLAGS)
+ZY_LDFLAGS = $(LDFLAGS)
+
+# `make ... SANITIZE=1`: the binaries with ASan+UBSan, in build-san/ so that sanitized and
+# normal objects never mix; `make test SANITIZE=1` runs the suites that exercise them.
+# pyexec-zygote gets UBSan only, from objects of its own (build-san/ubsan/): ASan reserves
+# ~20 TiB of address space for its shadow at start-up, and the warm script's process, a fork
+# of the zygote, runs under RLIMIT_AS (memory_mb, 512 MiB), where every later mmap would fail
+# ("ERROR: Failed to mmap"). Lifting the limit would weaken the very sandbox under test.
+# Cold mode's script process execs /usr/bin/python3, which is not instrumented.
+ifeq ($(SANITIZE),1)
+BUILD      = build-san
+UBSAN_FLAGS = -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# Instrumented, gcc sees the unchecked snprintf of a cgroup path in cgroup.c (a 4096-byte
+# directory + "/cgroup.procs") that the normal build does not: a warning here, not an error.
+SAN_WARN   = -Wno-error=format-truncation
+ZY_BUILD   = $(BUILD)/ubsan
+ZY_CFLAGS := $(CFLAGS) $(UBSAN_FLAGS) $(SAN_WARN)
+ZY_LDFLAGS := $(LDFLAGS) $(UBSAN_FLAGS)
+INIT_SAN   = $(UBSAN_FLAGS)
+CFLAGS    += -fsanitize=address $(UBSAN_FLAGS) $(SAN_WARN)
+LDFLAGS   += -fsanitize=address $(UBSAN_FLAGS)
+endif
 PORT    ?= 8080
 HOST    ?= 127.0.0.1
 PYTEST   = /usr/bin/python3 -m pytest
@@ -24,12 +50,12 @@ PROBE       = $(BUILD)/tests/try_syscall
 BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(BUILD)/pyexec-init $(UNIT_TESTS) $(PROBE)
 # pyexec-init, the init factory that clones PID 1 of every sandbox: static, and only what it
 # needs (sandbox/init-main.c).
-INIT_OBJ = $(addprefix $(BUILD)/sandbox/,init-main.o child.o mounts.o util.o seccomp-bpf.o runner_blob.o)
+INIT_OBJ = $(addprefix $(ZY_BUILD)/sandbox/,init-main.o child.o mounts.o util.o seccomp-bpf.o) $(BUILD)/sandbox/runner_blob.o
 # Debian's CPython for the zygote (lazy: the package may only be installed by `deps`).
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
-.PHONY: all deps run test bench smoke image-test clean
+.PHONY: all deps run test bench smoke image-test clean fuzz fuzz-build
 all: $(BINARIES)
 
 # Installs the Debian packages the build, the service and the tests need (no-op when present).
@@ -50,15 +76,26 @@ $(BUILD)/libsandbox.a: $(SANDBOX_OBJ)
 $(BUILD)/pyexec-run: $(BUILD)/sandbox/pyexec-run.o $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
+ifneq ($(ZY_BUILD),$(BUILD))
+$(ZY_BUILD)/%.o: %.c $(wildcard sandbox/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PY_CFLAGS) -c $< -o $@
+	$(CC) $(ZY_CFLAGS) -c $< -o $@
 
+$(ZY_BUILD)/libsandbox.a: $(SANDBOX_SRC:%.c=$(ZY_BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
+	ar rcs $@ $^
+endif
+
+$(ZY_BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ZY_CFLAGS) $(PY_CFLAGS) -c $< -o $@
+
+$(BUILD)/pyexec-zygote: $(ZY_BUILD)/sandbox/zygote-main.o $(ZY_BUILD)/libsandbox.a
+	$(CC) $(ZY_LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
+
+# pyexec-init is static: UBSan's runtime links statically, ASan's does not (hence, under
+# SANITIZE=1, the zygote's UBSan-only objects).
 $(BUILD)/pyexec-init: $(INIT_OBJ)
-	$(CC) -static -no-pie -Wl,-z,relro,-z,now -o $@ $^
-
-$(BUILD)/pyexec-zygote: $(BUILD)/sandbox/zygote-main.o $(BUILD)/libsandbox.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
+	$(CC) -static -no-pie -Wl,-z,relro,-z,now $(INIT_SAN) -o $@ $^
 
 $(BUILD)/pyexec-worker: $(BUILD)/fcgi/worker.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
@@ -72,11 +109,52 @@ $(PROBE): tests/probe/try_syscall.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
+# ---- fuzzing: libFuzzer harnesses of every parser that sees outside bytes (tests/fuzz/) ----
+# clang only (libFuzzer), ASan+UBSan, in a directory of their own so no object is shared with
+# the gcc builds. `make fuzz` runs each harness FUZZ_SECONDS; tests/test_fuzz.py runs each
+# briefly over its seed corpus as part of `make test`.
+FUZZ_BUILD     = build-fuzz
+FUZZ_CC        = clang
+FUZZ_SECONDS  ?= 60
+FUZZ_CFLAGS    = -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I sandbox \
+                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_HARNESSES = request validate escape verdict config imports http
+FUZZ_LIB_SRC   = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/imports.c sandbox/verdict.c \
+                 sandbox/report.c fcgi/http.c fcgi/request.c
+FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS      = $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard sandbox/*.h fcgi/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+
+# Kept between builds: make would otherwise delete them as intermediates of the pattern rule.
+.SECONDARY: $(FUZZ_LIB_OBJ)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
 run: deps all
 	scripts/serve.sh --host $(HOST) --port $(PORT)
 
+# `make test` runs every suite against build/, then `make test SANITIZE=1`: the unit tests,
+# pyexec-run and the end-to-end seed and error suites against build-san/ (see above), with
+# every sanitizer report fatal. The tests find the build through PYEXEC_BUILD.
+SAN_TESTS = tests/test_unit.py tests/test_pyexec_run.py tests/test_e2e_seeds.py tests/test_e2e_errors.py
+SAN_ENV   = PYEXEC_BUILD=$(BUILD) \
+            ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_string_checks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 test: deps all
+ifeq ($(SANITIZE),1)
+	$(SAN_ENV) $(PYTEST) -q $(SAN_TESTS)
+else
 	$(PYTEST) -q tests
+	$(MAKE) --no-print-directory test SANITIZE=1
+endif
 
 # Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
 bench: deps all
@@ -96,4 +174,4 @@ image-test:
 	scripts/image-test.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build build-san $(FUZZ_BUILD)

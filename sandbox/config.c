@@ -114,6 +114,32 @@ static int set_key(struct sb_limits *l, const char *name, const char *value, cha
         return -EINVAL;
 }
 
+/* One line (NUL-terminated by getline), comment and all, applied to *l. */
+static int load_line(struct sb_limits *l, char *line, size_t len, const char *where, char *err, size_t errlen)
+{
+        if (memchr(line, '\0', len)) {
+                snprintf(err, errlen, "%s: a NUL byte", where);
+                return -EINVAL;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+                *hash = '\0';
+        char *s = trim(line);
+        if (!*s)
+                return 0;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+                snprintf(err, errlen, "%s: expected 'key = value'", where);
+                return -EINVAL;
+        }
+        *eq = '\0';
+        char msg[200];
+        int r = set_key(l, trim(s), trim(eq + 1), msg, sizeof(msg));
+        if (r < 0)
+                snprintf(err, errlen, "%s: %s", where, msg);
+        return r;
+}
+
 int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errlen)
 {
         FILE *f = fopen(path, "re");
@@ -122,30 +148,22 @@ int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errl
                 snprintf(err, errlen, "%s: %s", path, strerror(e));
                 return -e;
         }
-        char line[512];
+        /* getline(), not a fixed buffer: a long line read in pieces made its tail a line of its
+         * own, so a setting inside a long comment took effect (found by fuzz_config.c). */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
         int lineno = 0, r = 0;
-        while (fgets(line, sizeof(line), f)) {
-                lineno++;
-                char *hash = strchr(line, '#');
-                if (hash)
-                        *hash = '\0';
-                char *s = trim(line);
-                if (!*s)
-                        continue;
-                char *eq = strchr(s, '=');
-                if (!eq) {
-                        snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
-                        r = -EINVAL;
-                        break;
-                }
-                *eq = '\0';
-                char msg[200];
-                r = set_key(l, trim(s), trim(eq + 1), msg, sizeof(msg));
-                if (r < 0) {
-                        snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-                        break;
-                }
+        while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
+                char where[300];
+                snprintf(where, sizeof(where), "%s:%d", path, ++lineno);
+                r = load_line(l, line, (size_t)n, where, err, errlen);
         }
+        if (r == 0 && ferror(f)) {
+                snprintf(err, errlen, "%s: read error", path);
+                r = -EIO;
+        }
+        free(line);
         fclose(f);
         return r;
 }

@@ -195,7 +195,8 @@ void sb_signal_name(int sig, char *buf, size_t len)
 
 static long long timeval_ms(struct timeval tv)
 {
-        return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        long long s = tv.tv_sec < 0 ? 0 : tv.tv_sec > (1LL << 40) ? (1LL << 40) : tv.tv_sec;
+        return s * 1000 + tv.tv_usec / 1000;
 }
 
 /* The kernel's word: these cannot be forged from inside. A script that ran out of time while
@@ -205,7 +206,8 @@ static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_fa
                                struct sb_outcome *o)
 {
         long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
-        long long peak = rep ? (long long)o->peak_rss_kb * 1024 : st->cgroup_peak;
+        /* Compared in KiB: a corrupt report's figure times 1024 would overflow (fuzz_verdict). */
+        bool at_ceiling = rep ? o->peak_rss_kb >= ceiling / 1024 : st->cgroup_peak >= ceiling;
         int ws = rep ? rep->wait_status : 0;
         unsigned limit_s = 0;
         if (st->cpu_limit_hit)
@@ -221,7 +223,7 @@ static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_fa
         else if (rep && WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGXCPU || WTERMSIG(ws) == SIGKILL) &&
                  o->cpu_ms * 10 >= (long long)l->cpu_time_s * 1000 * 9)
                 limit_s = l->cpu_time_s;
-        if (limit_s && peak < ceiling)
+        if (limit_s && !at_ceiling)
                 set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", limit_s);
         /* Any OOM kill in the sandbox's cgroup is a memory blow-up, whichever process it hit. */
         else if (limit_s || st->oom_killed)

@@ -4,7 +4,10 @@ set -eu
 packages="gcc make libc6-dev pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libseccomp-dev
 nginx-light spawn-fcgi curl procps systemd
 python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-matplotlib
-python3-seaborn python3-requests python3-pytest python3-yaml python3-dev"
+python3-seaborn python3-requests python3-pytest python3-yaml python3-dev
+clang libclang-rt-14-dev"
+# clang and its runtimes (libFuzzer, ASan, UBSan) build the fuzz harnesses of tests/fuzz/;
+# gcc's own ASan and UBSan (libasan8, libubsan1) come with gcc.
 missing=""
 for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -23,6 +23,9 @@ host=${HOST:-127.0.0.1}
 port=${PORT:-8080}
 workers=${WORKERS:-}
 run_dir=${RUN_DIR:-}
+# The build to serve: build/, or PYEXEC_BUILD (relative to the checkout), e.g. build-san.
+build=${PYEXEC_BUILD:-build}
+[[ $build == /* ]] || build=$top/$build
 config=${PYEXEC_CONFIG:-$top/config/pyexec.conf}
 pool_only= listen= monitor_listen= upstreams= monitor_upstreams=
 
@@ -59,7 +62,7 @@ if ! flock -n "$lock_fd"; then
 fi
 echo "pid $$" > "$run_dir/pid"
 
-for bin in "$top/build/pyexec-worker" "$top/build/pyexec-zygote" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
+for bin in "$build/pyexec-worker" "$build/pyexec-zygote" "$build/pyexec-init" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
         [ -x "$bin" ] || { say "missing $bin (run 'make run', which installs and builds)"; exit 1; }
 done
 [ -r "$config" ] || { say "cannot read $config"; exit 1; }
@@ -151,7 +154,7 @@ if [ -z "$upstreams" ]; then
                 bind=(-s "$socket" -M 0660 -U www-data -G www-data)
                 monitor_at=$monitor_socket
         fi
-        spawn-fcgi -n "${bind[@]}" -- "$top/build/pyexec-worker" -c "$config" "${pin[@]}" -m "$monitor_at" -o www-data &
+        spawn-fcgi -n "${bind[@]}" -- "$build/pyexec-worker" -c "$config" "${pin[@]}" -m "$monitor_at" -o www-data &
         pool_pid=$!
         if [ -z "$listen" ]; then
                 for _ in $(seq 100); do [ -S "$socket" ] && [ -S "$monitor_socket" ] && break; sleep 0.05; done

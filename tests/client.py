@@ -3,10 +3,24 @@
 import decimal
 import http.client
 import json
+import os
 import socket
 import urllib.parse
 
 JSON_CT = "application/json"
+
+# The build under test: build/, or the directory PYEXEC_BUILD names (relative to the
+# checkout), e.g. build-san for `make test SANITIZE=1`. scripts/serve.sh honours it too.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("PYEXEC_BUILD", "build"))
+
+# How ASan, LSan and UBSan reports begin (their warnings are not failures).
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_reports(text):
+    """The lines of text that start a sanitizer report."""
+    return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
 
 
 def _parse_int(s):

@@ -14,8 +14,7 @@ import urllib.request
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build")
+from client import BUILD, ROOT, sanitizer_reports
 
 
 def free_port():
@@ -129,7 +128,11 @@ def stop_service(svc):
     svc.stop()
     time.sleep(0.2)
     left = svc.leftovers()
+    # The workers' and zygotes' stderr: a sanitizer build reports there (make test SANITIZE=1).
+    reports = sanitizer_reports(svc.logs())
+    log_tail = svc.logs()[-20000:]
     shutil.rmtree(svc.run_dir, ignore_errors=True)
+    assert not reports, f"sanitizer reports in the service's log: {reports}\n{log_tail}"
     assert not left, f"processes left after SIGTERM: {left}"
     assert not stale_cgroups(), f"cgroups left after SIGTERM: {stale_cgroups()}"
 

@@ -37,10 +37,8 @@ import zlib
 
 import pytest
 
-from client import parse_json_strict, post_execute, request
+from client import BUILD, ROOT, parse_json_strict, post_execute, request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build")
 PYEXEC_RUN = os.path.join(BUILD, "pyexec-run")
 DEFAULT_CONFIG = os.path.join(ROOT, "config", "pyexec.conf")
 PROBE_SRC = os.path.join(ROOT, "tests", "probe", "try_syscall.c")

@@ -4,8 +4,9 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "build", "tests", "unit_tests")
+from client import BUILD, ROOT
+
+BINARY = os.path.join(BUILD, "tests", "unit_tests")
 
 
 def names():

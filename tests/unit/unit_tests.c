@@ -1,5 +1,5 @@
 /* unit_tests.c — C unit tests of the pure parts: JSON text (escaping, validation), request
- * validation, routing, error bodies, outcome bodies, the config parser.
+ * validation, routing, error bodies, outcome bodies, the verdict, the config parser.
  *
  *   unit_tests            run all, end with "N passed, N failed"
  *   unit_tests --list     print the test names
@@ -525,20 +525,65 @@ static void test_decide_real_time_signal(void)
         sb_outcome_free(&o);
 }
 
+/* ---- verdict --------------------------------------------------------------------------- */
+
+/* sb_decide() on a status report and a frame; the caller frees *o. */
+static void decide_report(const struct sb_init_report *rep, const char *frame, struct sb_outcome *o)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        *o = (struct sb_outcome){ 0 };
+        struct sb_run_facts f = { .out = o, .cgroup_peak = -1, .cgroup_cpu_ms = -1 };
+        sbuf_append(&f.status, rep, sizeof(*rep));
+        sbuf_puts(&f.frame, frame);
+        sb_decide(&l, &f);
+        sbuf_free(&f.status);
+        sbuf_free(&f.frame);
+}
+
+/* A corrupt report's figures are clamped, not multiplied past LLONG_MAX (undefined behaviour,
+ * which the sanitizer build's unit run catches): tests/fuzz/corpus/verdict/crash-*. */
+static void test_decide_corrupt_report_does_not_overflow(void)
+{
+        struct sb_init_report rep = { .wait_status = 0 };
+        rep.usage.ru_utime.tv_sec = 1L << 62;
+        rep.usage.ru_stime.tv_sec = 1L << 62;
+        rep.usage.ru_maxrss = 1L << 60;
+        struct sb_outcome o;
+        decide_report(&rep, "R1 1\n[1]", &o);
+        CHECK(o.status == SB_OK);
+        CHECK(o.cpu_ms == 2 * (1LL << 40) * 1000);
+        sb_outcome_free(&o);
+        /* Killed at the CPU limit with a huge resident set: the memory ceiling, as before. */
+        rep.wait_status = SIGKILL;
+        decide_report(&rep, "", &o);
+        CHECK(o.status == SB_MEMORY_LIMIT);
+        sb_outcome_free(&o);
+        rep.usage.ru_maxrss = 1000;
+        decide_report(&rep, "", &o);
+        CHECK(o.status == SB_TIMEOUT);
+        sb_outcome_free(&o);
+}
+
 /* ---- config ---------------------------------------------------------------------------- */
 
-static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
+static int load_bytes(struct sb_limits *l, const char *text, size_t len, char *err, size_t errlen)
 {
         char path[] = "/tmp/pyexec-unit-XXXXXX";
         int fd = mkstemp(path);
         if (fd < 0)
                 abort();
-        if (write_all(fd, text, strlen(text)) < 0)
+        if (write_all(fd, text, len) < 0)
                 abort();
         close(fd);
         int r = sb_limits_load(l, path, err, errlen);
         unlink(path);
         return r;
+}
+
+static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
+{
+        return load_bytes(l, text, strlen(text), err, errlen);
 }
 
 static void test_config_parse(void)
@@ -555,6 +600,23 @@ static void test_config_parse(void)
         CHECK(load_text(&l, "memory_mb = -5\n", err, sizeof(err)) == -EINVAL);
         CHECK(load_text(&l, "memory_mb = 12x\n", err, sizeof(err)) == -EINVAL);
         CHECK(load_text(&l, "memory_mb\n", err, sizeof(err)) == -EINVAL);
+}
+
+/* A setting past the 511th byte of a comment stays in the comment (it used to be read as a
+ * line of its own), long lines load whole, and a NUL byte is refused: tests/fuzz/corpus/config. */
+static void test_config_long_lines_and_nul(void)
+{
+        struct sb_limits l;
+        sb_limits_default(&l);
+        char err[256] = "", text[2100];
+        snprintf(text, sizeof(text), "#%01000d wall_time_s = 1\n", 0);
+        CHECK(load_text(&l, text, err, sizeof(err)) == 0);
+        CHECK(l.wall_time_s == 10);
+        snprintf(text, sizeof(text), "wall_time_s = %01000d3 # %01000d\n", 0, 0);
+        CHECK(load_text(&l, text, err, sizeof(err)) == 0);
+        CHECK(l.wall_time_s == 3);
+        CHECK(load_bytes(&l, "memory_mb = 256\0 x\n", 18, err, sizeof(err)) == -EINVAL);
+        CHECK(strstr(err, ":1: a NUL byte") != NULL);
 }
 
 static void test_config_shipped_file_matches_defaults(void)
@@ -669,7 +731,9 @@ static const struct {
         T(test_decide_tampered_frames),
         T(test_decide_repeated_names_not_serializable),
         T(test_decide_real_time_signal),
+        T(test_decide_corrupt_report_does_not_overflow),
         T(test_config_parse),
+        T(test_config_long_lines_and_nul),
         T(test_config_uid_block_must_be_free),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
