@@ -4,6 +4,7 @@
  * Oracles: the verdict does not depend on what follows the input in memory (the input is
  * copied to an exact-size buffer, so ASan sees any read past it); a valid value stays valid
  * with whitespace around it and at a larger depth limit, and becomes invalid when doubled. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         memcpy(exact, text, len);
         int r = jt_validate(exact, len, depth);
-        if (r != 0 && r != -22 /* -EINVAL */)
+        /* Not JSON, a name twice in one object, a number past a double: nothing else. */
+        if (r != 0 && r != -EINVAL && r != -EEXIST && r != -ERANGE)
                 abort();
         if (r == 0) {
                 if (jt_validate(exact, len, depth + 1) != 0)

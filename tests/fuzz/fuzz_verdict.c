@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         sb_decide(&limits, &facts);
 
-        if (out.status > SB_KILLED)
+        if (strcmp(sb_status_kind(out.status), "internal_error") == 0) /* not a status of the API */
                 abort();
         if (out.status == SB_OK && (size < 2 || data[0] != 'R' || out.result.len == 0))
                 abort();
