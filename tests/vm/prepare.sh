@@ -48,9 +48,10 @@ kernel_package() {
 # Unpacks the kernel into $CACHE/$pkg, keeping only vmlinuz and the modules the initramfs
 # needs (the package unpacks to 400 MB). Atomic: a half-done unpack is never reused.
 fetch_kernel() {
-        local pkg=$1 dir=$CACHE/$1 tmp ver f
-        [ -f "$dir/vmlinuz" ] && return 0
+        local pkg=$1 dir=$CACHE/$1 tmp ver f mods
+        [ -f "$dir/version" ] && return 0  # written last
         log "fetching $pkg into $dir"
+        rm -rf "$CACHE"/.fetch.*  # what an interrupted fetch left (we hold the lock)
         tmp=$(mktemp -d "$CACHE/.fetch.XXXXXX")
         # apt downloads as the _apt user, which must be able to write here.
         chown _apt "$tmp" 2>/dev/null || true
@@ -61,10 +62,12 @@ fetch_kernel() {
         ver=$(ls "$tmp/x/lib/modules")
         mkdir -p "$tmp/k/$ver"
         mv "$tmp"/x/boot/vmlinuz-* "$tmp/k/vmlinuz"
-        for f in $(module_closure "$tmp/x/lib/modules/$ver/kernel"); do
+        mods=$(module_closure "$tmp/x/lib/modules/$ver/kernel")
+        for f in $mods; do
                 mkdir -p "$tmp/k/$ver/kernel/$(dirname "$f")"
                 mv "$tmp/x/lib/modules/$ver/kernel/$f" "$tmp/k/$ver/kernel/$f"
         done
+        echo "$ver" >"$tmp/k/version"
         rm -rf "$dir" && mv "$tmp/k" "$dir" && rm -rf "$tmp"
 }
 
@@ -73,6 +76,7 @@ fetch_kernel() {
 module_closure() {
         local kdir=$1 queue=$ROOT_MODULES seen=" " m f deps
         while [ -n "${queue// /}" ]; do
+                # shellcheck disable=SC2086 # split the queue into words
                 set -- $queue; m=$1; shift; queue="$*"
                 case "$seen" in *" $m "*) continue ;; esac
                 seen="$seen$m "
@@ -87,7 +91,7 @@ module_closure() {
 build_initramfs() {
         local pkg=$1 out=$2 stage ver
         stage=$(mktemp -d)
-        ver=$(cd "$CACHE/$pkg" && ls -d 6.* | head -n 1)
+        ver=$(cat "$CACHE/$pkg/version")
         mkdir -p "$stage"/{bin,dev,proc,sys,job,lib/modules}
         cp /bin/busybox "$stage/bin/busybox"
         ln -s busybox "$stage/bin/sh"
@@ -96,13 +100,16 @@ build_initramfs() {
         cp -r "$CACHE/$pkg/$ver" "$stage/lib/modules/$ver"
         busybox depmod -b "$stage" "$ver"
         (cd "$stage" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -1) >"$out.tmp"
-        mv "$out.tmp" "$out"
+        mv "$out.tmp" "$out"  # atomic: a failed build leaves no initramfs to be reused
         rm -rf "$stage"
 }
 
 main() {
         install_packages
         mkdir -p "$CACHE"
+        # Runs at once (two test sessions) would replace each other's files mid-boot.
+        exec 9>"$CACHE/.lock"
+        flock 9
         local pkg key initrd
         pkg=$(kernel_package)
         fetch_kernel "$pkg"
@@ -111,9 +118,11 @@ main() {
         initrd=$CACHE/initramfs-$pkg-$key.cpio.gz
         if [ ! -f "$initrd" ]; then
                 log "building $initrd"
-                rm -f "$CACHE/initramfs-$pkg-"*.cpio.gz
+                # Old ones are kept a while: other checkouts sharing the cache may boot them.
+                find "$CACHE" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mtime +7 -delete
                 build_initramfs "$pkg" "$initrd"
         fi
+        touch "$initrd"  # in use: not old
         echo "$CACHE/$pkg/vmlinuz $initrd"
 }
 

@@ -49,7 +49,8 @@ setup_cgroup() {
         rel=$(cat /run/pyexec-vm/cgroup)
         [ -n "$rel" ] || return 0
         for part in $(echo "$rel" | tr / ' '); do
-                [ "$dir" = /sys/fs/cgroup ] || echo "$CONTROLLERS" >"$dir/cgroup.subtree_control"
+                [ "$dir" = /sys/fs/cgroup ] || echo "$CONTROLLERS" >"$dir/cgroup.subtree_control" ||
+                        fail "stage2: enabling $CONTROLLERS in $dir"
                 dir="$dir/$part"
                 mkdir -p "$dir" || fail "stage2: mkdir $dir"
         done
