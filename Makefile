@@ -29,7 +29,7 @@ INIT_OBJ = $(addprefix $(BUILD)/sandbox/,init-main.o child.o mounts.o util.o sec
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
-.PHONY: all deps run test bench smoke image-test clean
+.PHONY: all deps run test test-cgroup2 bench smoke image-test clean
 all: $(BINARIES)
 
 # Installs the Debian packages the build, the service and the tests need (no-op when present).
@@ -77,6 +77,12 @@ run: deps all
 
 test: deps all
 	$(PYTEST) -q tests
+
+# tests/test_cgroup2.py on a real cgroup v2 kernel: Debian's, under qemu (TCG), whose root is
+# this machine's / read-only (tests/vm/run-in-vm.sh). The first run installs qemu-system-x86 and
+# busybox-static and caches the kernel in /var/cache/pyexec-vm. `make test` runs it too.
+test-cgroup2: deps all
+	tests/vm/run-in-vm.sh --timeout 900 -- $(PYTEST) -q -p no:cacheprovider tests/test_cgroup2.py
 
 # Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
 bench: deps all
