@@ -55,7 +55,7 @@ INIT_OBJ = $(addprefix $(ZY_BUILD)/sandbox/,init-main.o child.o mounts.o util.o 
 PY_CFLAGS = $(shell pkg-config --cflags python-3.11-embed)
 PY_LIBS   = $(shell pkg-config --libs python-3.11-embed)
 
-.PHONY: all deps run test bench smoke image-test clean fuzz fuzz-build
+.PHONY: all deps run test test-cgroup2 bench smoke image-test clean fuzz fuzz-build
 all: $(BINARIES)
 
 # Installs the Debian packages the build, the service and the tests need (no-op when present).
@@ -155,6 +155,12 @@ else
 	$(PYTEST) -q tests
 	$(MAKE) --no-print-directory test SANITIZE=1
 endif
+
+# tests/test_cgroup2.py on a real cgroup v2 kernel: Debian's, under qemu (TCG), whose root is
+# this machine's / read-only (tests/vm/run-in-vm.sh). The first run installs qemu-system-x86 and
+# busybox-static and caches the kernel in /var/cache/pyexec-vm. `make test` runs it too.
+test-cgroup2: deps all
+	tests/vm/run-in-vm.sh --timeout 900 -- $(PYTEST) -q -p no:cacheprovider tests/test_cgroup2.py
 
 # Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
 bench: deps all
