@@ -100,8 +100,10 @@ def test_two_instances_from_one_checkout():
 
 def test_a_second_instance_on_the_same_run_directory_refuses_clearly():
     run_dir = tempfile.mkdtemp(prefix="pyexec-twice-")
-    first, log = start(run_dir, free_port(), workers=1)
+    port = free_port()
+    first, log = start(run_dir, port, workers=1)
     try:
+        wait_healthy(f"http://127.0.0.1:{port}", first)  # it holds the lock by now
         second = subprocess.run([SERVE, "--port", str(free_port()), "--run-dir", run_dir], capture_output=True,
                                 timeout=30)
         assert second.returncode != 0

@@ -8,13 +8,20 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 
 IN_VM_TIMEOUT = 900  # seconds; the VM emulates its CPUs (TCG), and this machine may be busy
 
 
-def test_cgroup2_suite_passes_in_a_vm():
-    cmd = [os.path.join(ROOT, "tests", "vm", "run-in-vm.sh"), "--timeout", str(IN_VM_TIMEOUT), "--",
+@pytest.mark.parametrize("placement", ["root", "delegated"])
+def test_cgroup2_suite_passes_in_a_vm(placement):
+    """In the root cgroup (a host's root, a container's own cgroup namespace), and in a leaf of
+    its own as systemd's Delegate=yes leaves a service (the pool then moves its processes into
+    <leaf>/pool to hand memory and pids to <leaf>/pyexec)."""
+    where = ["--cgroup", "system.slice/pyexec.service"] if placement == "delegated" else []
+    cmd = [os.path.join(ROOT, "tests", "vm", "run-in-vm.sh"), "--timeout", str(IN_VM_TIMEOUT), *where, "--",
            "/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cgroup2.py"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=IN_VM_TIMEOUT + 120)
     out = proc.stdout + proc.stderr
