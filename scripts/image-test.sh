@@ -1,6 +1,7 @@
 #!/bin/bash
 # image-test.sh — build the pyexec container image with podman and run the end-to-end seed tests
-# against a container started with the least-privilege flags of deploy/README.md
+# against a container started with the least-privilege flags of deploy/README.md, then against
+# deploy/deployment.yaml run with `podman kube play` (scripts/kube-test.sh)
 # (`make image-test`; not part of `make test`). Runs as root on Debian 12 and installs what it
 # needs from Debian (podman, runc, debootstrap, ...).
 #
@@ -72,7 +73,7 @@ say() { echo "image-test: $*" >&2; }
 [ "$(id -u)" = 0 ] || { say "run as root (podman is used rootful)"; exit 1; }
 
 # ---- tools ---------------------------------------------------------------------------------
-packages="podman runc netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs catatonit debootstrap
+packages="podman runc python3-yaml netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs catatonit debootstrap
 curl python3 python3-pytest"
 missing=""
 for p in $packages; do
@@ -394,7 +395,19 @@ if [ "$exit_code" != 0 ]; then
         rc=1
 fi
 
+container_rc=$rc
 say "image $image: $(mib "$size") (base $base: $(mib "$base_size")); build took ${build_s}s; stop took ${stop_s}s"
 say "run flags: ${run_flags[*]}"
+if [ $rc = 0 ]; then say "container test PASSED"; else say "container test FAILED"; fi
+
+# The Kubernetes manifest itself, run with podman kube play (its own report and clean-up).
+t0=$(date +%s.%N)
+kube_rc=0
+IMAGE=$image scripts/kube-test.sh || kube_rc=$?
+t1=$(date +%s.%N)
+kube_s=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
+if [ $kube_rc = 0 ]; then say "kube play test PASSED (${kube_s}s)"; else say "kube play test FAILED (${kube_s}s)"; rc=1; fi
+
+say "build ${build_s}s; container test: $([ $container_rc = 0 ] && echo passed || echo FAILED); kube play test: $([ $kube_rc = 0 ] && echo passed || echo FAILED)"
 if [ $rc = 0 ]; then say "PASSED"; else say "FAILED"; fi
 exit $rc
