@@ -5,7 +5,7 @@
 #
 # Boots Debian's kernel under qemu with software emulation (TCG: no KVM needed) with 2 vCPUs
 # and 2 GiB. The VM's root is the host's / shared read-only over virtio-9p, so the command
-# sees this machine's Python, libraries and build/ (run `make all` first); /tmp, /run and
+# sees this machine's Python, libraries and build/ (run `make all` first); /tmp, /run (but a checkout below them, which is put back) and
 # /dev/shm are fresh tmpfs, /sys/fs/cgroup is cgroup2 with cpu, memory and pids enabled in the
 # root's subtree_control. The command runs as root with cwd = the current directory, in the
 # root cgroup or, with --cgroup PATH (e.g. system.slice/pyexec.service), in a leaf cgroup
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -ge 1 ] || usage
 case "$PWD" in
-/tmp | /tmp/* | /run | /run/*) echo "run-in-vm: $PWD is hidden by the VM's own tmpfs" >&2; exit 2 ;;
+/tmp | /run) echo "run-in-vm: $PWD is the VM's own tmpfs; run from a directory below it or elsewhere" >&2; exit 2 ;;
 esac
 
 read -r kernel initrd < <("$HERE/prepare.sh")
@@ -48,6 +48,7 @@ write_job() {
         mkdir "$work/job"
         { printf 'cd -- %q || exit 125\nexec' "$PWD"; printf ' %q' "$@"; echo; } >"$work/job/cmd"
         echo "$cgroup" >"$work/job/cgroup"
+        echo "$PWD" >"$work/job/pwd"
         (cd "$work" && find job | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -1) >"$work/job.cpio.gz"
         cat "$initrd" "$work/job.cpio.gz" >"$work/initrd"
 }

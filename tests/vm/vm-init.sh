@@ -30,8 +30,17 @@ stage1() {
         # makes Python's many stat() and open() calls much cheaper.
         mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /newroot ||
                 fail "stage1: mounting the host's / over 9p"
+        # A checkout under /tmp or /run (a CI may clone anywhere) would be hidden by the tmpfs
+        # mounted there: a bind of it is kept aside and put back on top.
+        here=$(cat /job/pwd)
+        case "$here" in /tmp/* | /run/*)
+                mkdir -p /keep && mount --bind "/newroot$here" /keep || fail "stage1: keeping $here" ;;
+        esac
         mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /newroot/tmp &&
                 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /newroot/run || fail "stage1: tmpfs"
+        case "$here" in /tmp/* | /run/*)
+                mkdir -p "/newroot$here" && mount --move /keep "/newroot$here" || fail "stage1: restoring $here" ;;
+        esac
         mkdir -p /newroot/run/pyexec-vm
         cp /bin/busybox /init /job/* /newroot/run/pyexec-vm/ || fail "stage1: copying to /run"
         for d in dev proc sys; do
