@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcgiapp.h>
+#include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -270,8 +271,9 @@ static void retire_old_generation(void)
 static void usage(const char *argv0)
 {
         fprintf(stderr, "usage: %s [-c CONFIG] [-w WORKERS] [-m MONITOR_SOCKET] [-o SOCKET_OWNER]\n"
-                        "       (fd 0: the FastCGI listening socket, as spawn-fcgi passes it)\n",
-                argv0);
+                        "       (fd 0: the FastCGI listening socket, as spawn-fcgi passes it)\n"
+                        "       %s [-c CONFIG] [-w WORKERS] --print-config   (the settings in force, key=value)\n",
+                argv0, argv0);
 }
 
 /* A unix socket path, or HOST:PORT for TCP (libfcgi's convention). */
@@ -292,28 +294,29 @@ static int open_monitor_socket(const char *path, const char *owner)
         return fd;
 }
 
-int main(int argc, char **argv)
+struct options {
+        const char *monitor_path, *owner;
+        bool print_config;
+};
+
+/* 0 to go on; -1: -h, usage shown, exit 0; else the exit status (after a message). */
+static int parse_args(int argc, char **argv, struct options *o)
 {
-        const char *monitor_path = NULL, *owner = NULL;
+        static const struct option longopts[] = { { "print-config", no_argument, NULL, 'p' }, { NULL, 0, NULL, 0 } };
         config_path = getenv("PYEXEC_CONFIG");
         int opt;
-        while ((opt = getopt(argc, argv, "c:w:m:o:h")) != -1) {
+        while ((opt = getopt_long(argc, argv, "c:w:m:o:ph", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'c': config_path = optarg; break;
                 case 'w': pinned_workers = atoi(optarg); break;
-                case 'm': monitor_path = optarg; break;
-                case 'o': owner = optarg; break;
-                default: usage(argv[0]); return opt == 'h' ? 0 : 1;
+                case 'm': o->monitor_path = optarg; break;
+                case 'o': o->owner = optarg; break;
+                case 'p': o->print_config = true; break;
+                default: usage(argv[0]); return opt == 'h' ? -1 : 1;
                 }
         }
         if (pinned_workers < 0 || pinned_workers > POOL_MAX_SLOTS / 2) {
                 fprintf(stderr, "pyexec-worker: -w must be from 1 to %d\n", POOL_MAX_SLOTS / 2);
-                return 1;
-        }
-        struct stat st;
-        if (fstat(0, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-                fprintf(stderr, "pyexec-worker: fd 0 is not a socket; start me with spawn-fcgi\n");
-                usage(argv[0]);
                 return 1;
         }
         char err[512];
@@ -321,16 +324,22 @@ int main(int argc, char **argv)
                 fprintf(stderr, "pyexec-worker: %s\n", err);
                 return 1;
         }
+        return 0;
+}
+
+/* The shared counters, the monitor's socket and the start-up probe, with what it found in
+ * the log. 0, or the exit status. */
+static int start_pool(const struct options *o)
+{
         if (FCGX_Init() != 0 || !(stats = stats_create())) {
                 fprintf(stderr, "pyexec-worker: cannot initialise libfcgi or the shared counters\n");
                 return 1;
         }
         sb_zygote_default_path(zygote_path, sizeof(zygote_path));
-        if (monitor_path && (monitor_fd = open_monitor_socket(monitor_path, owner)) < 0) {
-                fprintf(stderr, "pyexec-worker: cannot listen on %s\n", monitor_path);
+        if (o->monitor_path && (monitor_fd = open_monitor_socket(o->monitor_path, o->owner)) < 0) {
+                fprintf(stderr, "pyexec-worker: cannot listen on %s\n", o->monitor_path);
                 return 1;
         }
-
         check_sandbox();
         publish_runtime();
         sb_initd_stop(); /* the master makes no more sandboxes; each worker starts its own factory */
@@ -346,7 +355,12 @@ int main(int argc, char **argv)
                 log_line("event=start workers=%u sandbox=UNAVAILABLE reason=\"%s\" -- scripts will be refused with 500 "
                          "sandbox_error and /health answers 503; nothing runs unsandboxed",
                          limits.workers, stats->sandbox_problem);
+        return 0;
+}
 
+/* Until SIGTERM/SIGINT: reap and replace workers, sweep orphaned cgroups, reload on SIGHUP. */
+static void supervise(void)
+{
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
         (void)prctl(PR_SET_NAME, "pyexec-master");
         struct sigaction sa = { .sa_handler = on_stop };
@@ -359,7 +373,6 @@ int main(int argc, char **argv)
         spawn_monitor();
         for (unsigned i = 0; i < limits.workers; i++)
                 spawn_worker((int)i);
-
         long long next_sweep = 0;
         while (!stop_signal) {
                 reap();
@@ -377,8 +390,11 @@ int main(int argc, char **argv)
                 struct timespec tick = { 0, TICK_MS * 1000000L };
                 nanosleep(&tick, NULL); /* interrupted by signals, so SIGTERM is seen at once */
         }
+}
 
-        /* Drain: every worker finishes the request it holds, then everything goes. */
+/* Every worker finishes the request it holds, then the monitor goes, then this process. */
+static void drain(const struct options *o)
+{
         log_line("event=stopping signal=%d", (int)stop_signal);
         __atomic_store_n(&stats->draining, 1, __ATOMIC_RELAXED);
         for (int i = 0; i < POOL_MAX_SLOTS; i++)
@@ -398,12 +414,33 @@ int main(int argc, char **argv)
                 (void)kill(monitor_pid, SIGTERM);
         while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
                 ;
-        if (monitor_path && !is_tcp(monitor_path))
-                (void)unlink(monitor_path);
+        if (o->monitor_path && !is_tcp(o->monitor_path))
+                (void)unlink(o->monitor_path);
         if (sb_cgroups_enabled()) {
                 usleep(100000); /* the last sandboxes' namespaces are still being torn down */
                 sb_cgroup_remove_stale();
         }
         log_line("event=stopped");
+}
+
+int main(int argc, char **argv)
+{
+        struct options o = { 0 };
+        int r = parse_args(argc, argv, &o);
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        /* For scripts/serve.sh: the values in force, from the one parser there is. */
+        if (o.print_config)
+                return sb_limits_print(&limits, stdout) == 0 ? 0 : 1;
+        struct stat st;
+        if (fstat(0, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+                fprintf(stderr, "pyexec-worker: fd 0 is not a socket; start me with spawn-fcgi\n");
+                usage(argv[0]);
+                return 1;
+        }
+        if ((r = start_pool(&o)) != 0)
+                return r;
+        supervise();
+        drain(&o);
         return 0;
 }

@@ -168,6 +168,21 @@ int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errl
         return r;
 }
 
+int sb_limits_print(const struct sb_limits *l, FILE *out)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const struct key *k = &keys[i];
+                const char *field = (const char *)l + k->offset;
+                switch (k->kind) {
+                case K_UINT: fprintf(out, "%s=%u\n", k->name, *(const unsigned *)field); break;
+                case K_ULONG: fprintf(out, "%s=%lu\n", k->name, *(const unsigned long *)field); break;
+                case K_SIZE: fprintf(out, "%s=%zu\n", k->name, *(const size_t *)field); break;
+                case K_WORDS: fprintf(out, "%s=%s\n", k->name, field); break;
+                }
+        }
+        return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
+}
+
 /* ---- host identities --------------------------------------------------------------- */
 
 /* Whether [lo, hi] meets the block of ids the sandboxes use. */

@@ -5,6 +5,7 @@
 #define PYEXEC_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct sb_limits {
         unsigned wall_time_s;       /* the worker kills the sandbox after this */
@@ -54,6 +55,10 @@ void sb_limits_default(struct sb_limits *l);
  * a typo in a limit must not silently leave the default in force. Returns 0, or -errno with a
  * message in err (at least 256 bytes). */
 int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errlen);
+
+/* Writes every setting as "key=value" lines, one per key of the file, in its order: what the
+ * pool's scripts read instead of parsing the file a second time. 0 or -errno. */
+int sb_limits_print(const struct sb_limits *l, FILE *out);
 
 /* Refuses a uid_base whose SB_ID_COUNT ids meet a user or group of the host, or a subordinate
  * id range (a rootless container's, say) in etc_dir's passwd, group, subuid and subgid (normally

@@ -44,6 +44,37 @@ static int read_file(const char *path, struct sbuf *out)
         }
 }
 
+/* The warm interpreter the service would use for this script (imports.c). 0, or -1 with a
+ * message. */
+static int start_interpreter(const struct sb_limits *limits, const struct sbuf *script, bool verbose,
+                             struct sb_zygote *zygote)
+{
+        char path[PATH_MAX], preload[sizeof(limits->warm_preload)], err[512];
+        sb_zygote_default_path(path, sizeof(path));
+        int need = limits->warm_tiers ? sb_preload_needed(script->data ? script->data : "", script->len,
+                                                           limits->warm_preload)
+                                      : sb_preload_count(limits->warm_preload);
+        sb_preload_prefix(limits->warm_preload, need, preload, sizeof(preload));
+        if (verbose)
+                fprintf(stderr, "pyexec-run: warm, preloaded: \"%s\"\n", preload);
+        if (sb_zygote_start(zygote, path, preload, err, sizeof(err)) < 0) {
+                fprintf(stderr, "pyexec-run: warm mode unavailable: %s\n", err);
+                return -1;
+        }
+        return 0;
+}
+
+/* The service's answer when the sandbox broke: 500 sandbox_error's body. */
+static void print_sandbox_error(const char *err)
+{
+        struct sbuf json = { 0 };
+        (void)sbuf_puts(&json, "{\"error\": ");
+        (void)jt_append_string(&json, err, strlen(err));
+        (void)sbuf_puts(&json, ", \"stdout\": \"\", \"error_kind\": \"sandbox_error\"}\n");
+        fputs(json.data ? json.data : "", stdout);
+        sbuf_free(&json);
+}
+
 int main(int argc, char **argv)
 {
         const char *config = getenv("PYEXEC_CONFIG");
@@ -92,22 +123,8 @@ int main(int argc, char **argv)
         if (mode >= 0)
                 limits.warm = (unsigned)mode;
         struct sb_zygote zygote = { -1, -1 };
-        if (limits.warm) {
-                char path[PATH_MAX];
-                sb_zygote_default_path(path, sizeof(path));
-                /* The interpreter the service would use for this script (imports.c). */
-                char preload[sizeof(limits.warm_preload)];
-                int need = limits.warm_tiers ? sb_preload_needed(script.data ? script.data : "", script.len,
-                                                                  limits.warm_preload)
-                                             : sb_preload_count(limits.warm_preload);
-                sb_preload_prefix(limits.warm_preload, need, preload, sizeof(preload));
-                if (verbose)
-                        fprintf(stderr, "pyexec-run: warm, preloaded: \"%s\"\n", preload);
-                if (sb_zygote_start(&zygote, path, preload, err, sizeof(err)) < 0) {
-                        fprintf(stderr, "pyexec-run: warm mode unavailable: %s\n", err);
-                        return 2;
-                }
-        }
+        if (limits.warm && start_interpreter(&limits, &script, verbose, &zygote) < 0)
+                return 2;
 
         struct sb_outcome out;
         struct sbuf json = { 0 };
@@ -116,11 +133,7 @@ int main(int argc, char **argv)
         sb_zygote_stop(&zygote);
         sbuf_free(&script);
         if (r < 0) {
-                (void)sbuf_puts(&json, "{\"error\": ");
-                (void)jt_append_string(&json, err, strlen(err));
-                (void)sbuf_puts(&json, ", \"stdout\": \"\", \"error_kind\": \"sandbox_error\"}\n");
-                fputs(json.data, stdout);
-                sbuf_free(&json);
+                print_sandbox_error(err);
                 return 2;
         }
         if (sb_outcome_to_json(&out, &json) < 0 || sbuf_puts(&json, "\n") < 0) {

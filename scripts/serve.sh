@@ -79,17 +79,24 @@ rm -f "$run_dir/nginx/private/admission.sock"
 socket="$run_dir/pyexec.sock"
 monitor_socket="$run_dir/monitor.sock"
 
-# A number from the config file, or the default the C code uses.
-conf() { local v; v=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p" "$config" | tail -n 1); echo "${v:-$2}"; }
+# The settings in force, from the pool's own parser (pyexec-worker --print-config): one parser,
+# no defaults of our own here, and a config it refuses stops us with its message.
+declare -A settings
+read_config() {
+        local out key value
+        out=$("$build/pyexec-worker" -c "$config" --print-config) || { say "refusing $config (see above)"; return 1; }
+        while IFS='=' read -r key value; do settings[$key]=$value; done <<<"$out"
+}
+conf() { echo "${settings[$1]:?serve.sh: pyexec-worker printed no $1}"; }
 
 # nginx's config follows the pool's: body limit, in-flight cap, and a read timeout longer than
 # the longest a worker can take to answer (the queue, then a script to its wall-clock limit).
 write_nginx_conf() {
         local wall body_max slots n
-        wall=$(conf wall_time_s 10)
-        body_max=$(conf body_max_bytes 8388608)
-        slots=$(conf queue_slots 16)
-        n=${workers:-$(conf workers 4)}
+        wall=$(conf wall_time_s)
+        body_max=$(conf body_max_bytes)
+        slots=$(conf queue_slots)
+        n=${workers:-$(conf workers)}
         local pools=1 servers monitors a
         if [ -n "$upstreams" ]; then
                 pools=$(echo $upstreams | wc -w)
@@ -118,7 +125,7 @@ stop() {
         # QUIT: nginx stops accepting and waits for in-flight requests; the pool keeps serving
         # them. Then the pool drains whatever is left and exits.
         if [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null; then
-                for _ in $(seq $(( ($(conf wall_time_s 10) + 30) * 10 ))); do
+                for _ in $(seq $(( ($(conf wall_time_s) + 30) * 10 ))); do
                         kill -0 "$nginx_pid" 2>/dev/null || break
                         sleep 0.1
                 done
@@ -131,14 +138,18 @@ stop() {
 }
 reload() {
         say "reloading $config"
-        write_nginx_conf
+        # A config the pool refuses leaves nginx's as it is; the pool logs event=reload_rejected.
+        if read_config; then
+                write_nginx_conf
+                kill -HUP "$nginx_pid" 2>/dev/null || true
+        fi
         kill -HUP "$pool_pid" 2>/dev/null || true
-        kill -HUP "$nginx_pid" 2>/dev/null || true
 }
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 trap reload HUP
 
+read_config || exit 1
 write_nginx_conf
 pin=()
 [ -n "$workers" ] && pin=(-w "$workers")

@@ -632,6 +632,27 @@ static void test_config_shipped_file_matches_defaults(void)
         CHECK(memcmp(&def, &shipped, sizeof(def)) == 0);
 }
 
+/* What --print-config writes loads back as the same settings (serve.sh reads it). */
+static void test_config_print_round_trip(void)
+{
+        struct sb_limits l, back;
+        sb_limits_default(&l);
+        l.wall_time_s = 7;
+        snprintf(l.warm_preload, sizeof(l.warm_preload), "numpy scipy");
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        CHECK(f && sb_limits_print(&l, f) == 0);
+        fclose(f);
+        CHECK(strstr(text, "wall_time_s=7\n") && strstr(text, "warm_preload=numpy scipy\n"));
+        sb_limits_default(&back);
+        back.wall_time_s = 1;
+        char err[256];
+        CHECK(load_text(&back, text, err, sizeof(err)) == 0);
+        CHECK(memcmp(&l, &back, sizeof(l)) == 0);
+        free(text);
+}
+
 /* A directory standing for /etc with the given subuid and passwd contents. */
 static void write_etc(const char *dir, const char *subuid, const char *passwd)
 {
@@ -735,6 +756,7 @@ static const struct {
         T(test_config_parse),
         T(test_config_long_lines_and_nul),
         T(test_config_uid_block_must_be_free),
+        T(test_config_print_round_trip),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
 };
