@@ -350,9 +350,11 @@ int sb_cgroup_move(const int *fds, int n, pid_t pid)
 {
         char v[32];
         int len = snprintf(v, sizeof(v), "%d", (int)pid); /* "0" is the writer itself */
-        for (int i = 0; i < n; i++)
-                if (write(fds[i], v, (size_t)len) != len)
-                        return -errno;
+        for (int i = 0; i < n; i++) {
+                ssize_t w = write(fds[i], v, (size_t)len);
+                if (w != len)
+                        return w < 0 ? -errno : -EIO; /* a short write leaves errno as it was */
+        }
         return 0;
 }
 

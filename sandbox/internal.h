@@ -33,6 +33,13 @@ struct sb_child_ends {
         int status_wr;    /* the script's wait status and rusage are reported here when it ends */
 };
 void sb_child_ends_close(struct sb_child_ends *e);
+/* Ends that hold no descriptor. */
+#define SB_CHILD_ENDS_NONE \
+        ((struct sb_child_ends){ .script_rd = -1, .stdout_wr = -1, .stderr_wr = -1, .result_wr = -1, .setup_err_wr = -1, \
+                                 .status_wr = -1 })
+#define SB_PARENT_ENDS_NONE \
+        ((struct sb_parent_ends){ .pidfd = -1, .go_wr = -1, .ready_rd = -1, .script_wr = -1, .stdout_rd = -1, \
+                                  .stderr_rd = -1, .result_rd = -1, .setup_err_rd = -1, .status_rd = -1 })
 
 /* Everything a sandbox's init or script process needs; it lives in the parent's memory and
  * is copied into the child with the rest of the address space. */

@@ -144,9 +144,8 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
         int r;
         memset(p, 0, sizeof(*p));
         p->limits = *limits;
-        memset(&p->ends, 0xff, sizeof(p->ends)); /* every fd -1 */
-        struct sb_child_ends kept;
-        memset(&kept, 0xff, sizeof(kept));
+        p->ends = SB_PARENT_ENDS_NONE;
+        struct sb_child_ends kept = SB_CHILD_ENDS_NONE;
         if (!sb_cgroups_enabled() && limits->require_cgroups) {
                 snprintf(err, errlen, "per-request cgroups are unavailable (%s), and require_cgroups = 1 keeps "
                          "scripts from running on rlimits alone", sb_cgroups_problem());

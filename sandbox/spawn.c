@@ -124,9 +124,8 @@ int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struc
                   struct sb_child_ends *kept, char *err, size_t errlen)
 {
         struct sb_child_ctx ctx = { .limits = *limits, .inject = inject, .go_rd = -1, .ready_wr = -1 };
-        struct sb_parent_ends e;
-        memset(&e, 0xff, sizeof(e)); /* every fd -1 */
-        memset(&ctx.ends, 0xff, sizeof(ctx.ends));
+        struct sb_parent_ends e = SB_PARENT_ENDS_NONE;
+        ctx.ends = SB_CHILD_ENDS_NONE;
         struct sb_child_ends *c = &ctx.ends;
 
         int r = sb_seccomp_compile();
@@ -172,10 +171,10 @@ int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struc
         (void)fcntl(e.pidfd, F_SETFD, FD_CLOEXEC);
         *pid = child;
         *ends = e;
-        memset(&e, 0xff, sizeof(e)); /* handed over */
+        e = SB_PARENT_ENDS_NONE; /* handed over */
         if (inject) {
                 *kept = ctx.ends;
-                memset(&ctx.ends, 0xff, sizeof(ctx.ends)); /* handed over */
+                ctx.ends = SB_CHILD_ENDS_NONE; /* handed over */
         }
 out:
         if (ctx.go_rd >= 0)
