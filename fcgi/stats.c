@@ -4,16 +4,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "errors.h"
 #include "jsontext.h"
 
-/* Every error_kind the API has, plus "ok". Index = position in requests[]. */
-static const char *const kinds[] = {
-        "ok", "no_main", "syntax_error", "not_serializable", "exception", "timeout", "memory_limit",
-        "result_too_large", "exited", "killed", "channel_tampered", "invalid_json", "invalid_request", "not_found",
-        "method_not_allowed", "too_large", "unsupported_media_type", "busy", "sandbox_error",
-        "internal_error", "other",
-};
-#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+/* requests[] by the position of the kind in sb_error_kinds (errors.h); the last counts any
+ * other, which would be a bug: the worker answers with kinds of the table only. */
+#define NKINDS (sb_error_kind_count + 1)
+static const char *kind_name(size_t i) { return i < sb_error_kind_count ? sb_error_kinds[i].name : "other"; }
+
 
 static const double bucket_le[STATS_LATENCY_BUCKETS - 1] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                                0.5,   1,    2.5,   5,    10 };
@@ -31,10 +29,8 @@ void stats_add(uint64_t *counter, uint64_t n)
 
 void stats_count(struct pool_stats *st, const char *kind, long long ms)
 {
-        size_t k = NKINDS - 1;
-        for (size_t i = 0; i < NKINDS; i++)
-                if (strcmp(kinds[i], kind) == 0)
-                        k = i;
+        int i = sb_error_kind_index(kind);
+        size_t k = i < 0 ? NKINDS - 1 : (size_t)i;
         stats_add(&st->requests[k], 1);
         if (ms < 0)
                 return;
@@ -114,7 +110,7 @@ int stats_render(const struct pool_stats *st, struct sbuf *out)
         int r = sbuf_puts(out, "# HELP pyexec_requests_total Answers by outcome (error_kind, or ok).\n"
                                "# TYPE pyexec_requests_total counter\n");
         for (size_t i = 0; i < NKINDS && r == 0; i++)
-                r = sbuf_printf(out, "pyexec_requests_total{outcome=\"%s\"} %llu\n", kinds[i],
+                r = sbuf_printf(out, "pyexec_requests_total{outcome=\"%s\"} %llu\n", kind_name(i),
                                 (unsigned long long)load(&st->requests[i]));
         if (r == 0)
                 r = sbuf_puts(out, "# HELP pyexec_execute_seconds Time to answer POST /execute, in the worker.\n"

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "errors.h"
 #include "util.h"
 
 #define POOL_MAX_SLOTS 512 /* two generations of up to 256 workers during a reload */
@@ -22,7 +23,7 @@ _Static_assert(POOL_MAX_SLOTS <= SB_ID_SLOT_PROBE, "every pool slot needs host i
 enum worker_state { SLOT_FREE, SLOT_STARTING, SLOT_IDLE, SLOT_BUSY };
 
 struct pool_stats {
-        uint64_t requests[32];                   /* by kind, see stats_kinds[] */
+        uint64_t requests[SB_ERROR_KINDS_MAX + 1]; /* by error kind (errors.h), then "other" */
         uint64_t latency[STATS_LATENCY_BUCKETS]; /* /execute answers, not cumulative */
         uint64_t latency_sum_ms;
         uint64_t respawns;

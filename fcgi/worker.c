@@ -40,6 +40,7 @@
 #include "zygote.h"
 #include "stats.h"
 #include "cgroup.h"
+#include "errors.h"
 
 #define TICK_MS 50
 #define RETIRE_AFTER_MS 10000 /* retire the old generation even if the new one is slow to start */
@@ -272,8 +273,9 @@ static void usage(const char *argv0)
 {
         fprintf(stderr, "usage: %s [-c CONFIG] [-w WORKERS] [-m MONITOR_SOCKET] [-o SOCKET_OWNER]\n"
                         "       (fd 0: the FastCGI listening socket, as spawn-fcgi passes it)\n"
-                        "       %s [-c CONFIG] [-w WORKERS] --print-config   (the settings in force, key=value)\n",
-                argv0, argv0);
+                        "       %s [-c CONFIG] [-w WORKERS] --print-config   (the settings in force, key=value)\n"
+                        "       %s --print-error-kinds   (every error_kind of the API and its HTTP status)\n",
+                argv0, argv0, argv0);
 }
 
 /* A unix socket path, or HOST:PORT for TCP (libfcgi's convention). */
@@ -297,12 +299,15 @@ static int open_monitor_socket(const char *path, const char *owner)
 struct options {
         const char *monitor_path, *owner;
         bool print_config;
+        bool print_error_kinds;
 };
 
 /* 0 to go on; -1: -h, usage shown, exit 0; else the exit status (after a message). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-        static const struct option longopts[] = { { "print-config", no_argument, NULL, 'p' }, { NULL, 0, NULL, 0 } };
+        static const struct option longopts[] = { { "print-config", no_argument, NULL, 'p' },
+                                                  { "print-error-kinds", no_argument, NULL, 'k' },
+                                                  { NULL, 0, NULL, 0 } };
         config_path = getenv("PYEXEC_CONFIG");
         int opt;
         while ((opt = getopt_long(argc, argv, "c:w:m:o:ph", longopts, NULL)) != -1) {
@@ -312,6 +317,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case 'm': o->monitor_path = optarg; break;
                 case 'o': o->owner = optarg; break;
                 case 'p': o->print_config = true; break;
+                case 'k': o->print_error_kinds = true; break;
                 default: usage(argv[0]); return opt == 'h' ? -1 : 1;
                 }
         }
@@ -432,6 +438,12 @@ int main(int argc, char **argv)
         /* For scripts/serve.sh: the values in force, from the one parser there is. */
         if (o.print_config)
                 return sb_limits_print(&limits, stdout) == 0 ? 0 : 1;
+        /* For the tests that hold nginx's pages, the sources and the README to the table. */
+        if (o.print_error_kinds) {
+                for (size_t i = 0; i < sb_error_kind_count; i++)
+                        printf("%s %d\n", sb_error_kinds[i].name, sb_error_kinds[i].status);
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
         struct stat st;
         if (fstat(0, &st) < 0 || !S_ISSOCK(st.st_mode)) {
                 fprintf(stderr, "pyexec-worker: fd 0 is not a socket; start me with spawn-fcgi\n");

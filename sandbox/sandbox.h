@@ -33,6 +33,7 @@ enum sb_status {
         SB_EXITED,            /* the process ended before main() returned; out->exit_code */
         SB_KILLED,            /* by a signal we did not send; out->term_signal */
         SB_CHANNEL_TAMPERED,  /* the result channel held something the runner never writes */
+        SB_STATUS_COUNT
 };
 
 /* Stable machine-readable name ("no_main", "timeout", ...), the API's error_kind. */

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "internal.h"
+#include "errors.h"
 #include "jsontext.h"
 #include "sandbox.h"
 #include "verdict.h"
@@ -20,20 +21,7 @@
 
 const char *sb_status_kind(enum sb_status s)
 {
-        switch (s) {
-        case SB_OK: return "ok";
-        case SB_NO_MAIN: return "no_main";
-        case SB_SYNTAX_ERROR: return "syntax_error";
-        case SB_NOT_SERIALIZABLE: return "not_serializable";
-        case SB_EXCEPTION: return "exception";
-        case SB_TIMEOUT: return "timeout";
-        case SB_MEMORY_LIMIT: return "memory_limit";
-        case SB_RESULT_TOO_LARGE: return "result_too_large";
-        case SB_EXITED: return "exited";
-        case SB_KILLED: return "killed";
-        case SB_CHANNEL_TAMPERED: return "channel_tampered";
-        }
-        return "internal_error";
+        return (unsigned)s < SB_STATUS_COUNT ? sb_error_kinds[s].name : "internal_error";
 }
 
 
