@@ -40,8 +40,9 @@
 
 /* ---- failure reporting ---------------------------------------------------------------- */
 
-/* The sandbox broke: tell the parent which step and why, then leave. Only the child may die. */
-static __attribute__((noreturn)) void die(const struct sb_child_ctx *c, const char *step, int err)
+/* The sandbox broke: tell the parent which step and why, then leave. Only the child may die;
+ * init, the script's process and pyexec-zygote's fork all report this way. */
+__attribute__((noreturn)) void sb_setup_failed(const struct sb_child_ctx *c, const char *step, int err)
 {
         char msg[512];
         int n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(err < 0 ? -err : err));
@@ -56,9 +57,9 @@ static void setup_session(const struct sb_child_ctx *c)
 {
         /* A new session has no controlling terminal: TIOCSTI and friends have nothing to aim at. */
         if (setsid() < 0)
-                die(c, "setsid", errno);
+                sb_setup_failed(c, "setsid", errno);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-                die(c, "prctl(PR_SET_PDEATHSIG)", errno);
+                sb_setup_failed(c, "prctl(PR_SET_PDEATHSIG)", errno);
 }
 
 static void move_fd(const struct sb_child_ctx *c, int from, int to)
@@ -66,11 +67,11 @@ static void move_fd(const struct sb_child_ctx *c, int from, int to)
         if (from == to) {
                 /* dup2 to itself would leave FD_CLOEXEC set: clear it instead. */
                 if (fcntl(to, F_SETFD, 0) < 0)
-                        die(c, "fcntl(F_SETFD)", errno);
+                        sb_setup_failed(c, "fcntl(F_SETFD)", errno);
                 return;
         }
         if (dup2(from, to) < 0)
-                die(c, "dup2", errno);
+                sb_setup_failed(c, "dup2", errno);
 }
 
 /* Only 0-2, the result channel and the script survive; every other inherited descriptor (the
@@ -80,13 +81,13 @@ static void setup_fds(struct sb_child_ctx *c)
 {
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (devnull < 0)
-                die(c, "open(/dev/null)", errno);
+                sb_setup_failed(c, "open(/dev/null)", errno);
         /* Lift every source above the target range first so no dup2 clobbers a later source. */
         int *fds[] = { &devnull, &c->ends.stdout_wr, &c->ends.stderr_wr, &c->ends.result_wr, &c->ends.script_rd, &c->ends.setup_err_wr };
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
                 int moved = fcntl(*fds[i], F_DUPFD_CLOEXEC, 10);
                 if (moved < 0)
-                        die(c, "fcntl(F_DUPFD_CLOEXEC)", errno);
+                        sb_setup_failed(c, "fcntl(F_DUPFD_CLOEXEC)", errno);
                 *fds[i] = moved;
         }
         move_fd(c, devnull, 0);
@@ -94,20 +95,20 @@ static void setup_fds(struct sb_child_ctx *c)
         move_fd(c, c->ends.stderr_wr, 2);
         move_fd(c, c->ends.result_wr, SB_FD_RESULT);
         move_fd(c, c->ends.script_rd, SB_FD_SCRIPT);
-        if (dup2(c->ends.setup_err_wr, 5) < 0)
-                die(c, "dup2", errno);
-        if (fcntl(5, F_SETFD, FD_CLOEXEC) < 0)
-                die(c, "fcntl(F_SETFD)", errno);
-        c->ends.setup_err_wr = 5;
-        if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
-                die(c, "close_range", errno);
+        if (dup2(c->ends.setup_err_wr, SB_FD_SETUP_ERR) < 0)
+                sb_setup_failed(c, "dup2", errno);
+        if (fcntl(SB_FD_SETUP_ERR, F_SETFD, FD_CLOEXEC) < 0)
+                sb_setup_failed(c, "fcntl(F_SETFD)", errno);
+        c->ends.setup_err_wr = SB_FD_SETUP_ERR;
+        if (syscall(SYS_close_range, SB_FD_FIRST_FREE, ~0U, 0) < 0)
+                sb_setup_failed(c, "close_range", errno);
 }
 
 static void set_rlimit(const struct sb_child_ctx *c, int resource, const char *name, rlim_t soft, rlim_t hard)
 {
         struct rlimit rl = { soft, hard };
         if (setrlimit(resource, &rl) < 0)
-                die(c, name, errno);
+                sb_setup_failed(c, name, errno);
 }
 
 static void setup_rlimits(const struct sb_child_ctx *c)
@@ -152,30 +153,30 @@ static void setup_credentials(const struct sb_child_ctx *c)
 {
         for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
                 if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-                        die(c, "prctl(PR_CAPBSET_DROP)", errno);
+                        sb_setup_failed(c, "prctl(PR_CAPBSET_DROP)", errno);
         if (setgroups(0, NULL) < 0)
-                die(c, "setgroups", errno);
+                sb_setup_failed(c, "setgroups", errno);
         if (setresgid(SB_SCRIPT_GID, SB_SCRIPT_GID, SB_SCRIPT_GID) < 0)
-                die(c, "setresgid", errno);
+                sb_setup_failed(c, "setresgid", errno);
         if (setresuid(SB_SCRIPT_UID, SB_SCRIPT_UID, SB_SCRIPT_UID) < 0)
-                die(c, "setresuid", errno);
+                sb_setup_failed(c, "setresuid", errno);
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-                die(c, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", errno);
+                sb_setup_failed(c, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", errno);
         if (clear_capability_sets() < 0)
-                die(c, "capset", errno);
+                sb_setup_failed(c, "capset", errno);
 }
 
 static void setup_no_new_privs(const struct sb_child_ctx *c)
 {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                die(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+                sb_setup_failed(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
 }
 
 static void setup_seccomp(const struct sb_child_ctx *c)
 {
         int r = sb_seccomp_install();
         if (r < 0)
-                die(c, "seccomp", r);
+                sb_setup_failed(c, "seccomp", r);
 }
 
 /* The scrubbed environment: nothing of the worker's leaks in. */
@@ -222,10 +223,10 @@ static __attribute__((noreturn)) void exec_payload(const struct sb_child_ctx *c,
         if (c->payload) {
                 /* Warm: the interpreter is already here. Its environment is replaced too. */
                 if (clearenv() != 0)
-                        die(c, "clearenv", ENOMEM);
+                        sb_setup_failed(c, "clearenv", ENOMEM);
                 for (char **e = envp; *e; e++)
                         if (putenv(*e) != 0)
-                                die(c, "putenv", errno);
+                                sb_setup_failed(c, "putenv", errno);
                 /* No execve will close the set-up pipe: close it here, or the script could
                  * write to it and pass for a broken sandbox. */
                 (void)close(c->ends.setup_err_wr);
@@ -237,7 +238,7 @@ static __attribute__((noreturn)) void exec_payload(const struct sb_child_ctx *c,
         /* -I: isolated mode, no user site-packages, no PYTHON* variables, no script dir on path. */
         char *argv[] = { "python3", "-I", "-c", (char *)sb_runner_py, result_max, NULL };
         execve(PYTHON_PATH, argv, envp);
-        die(c, "execve(" PYTHON_PATH ")", errno);
+        sb_setup_failed(c, "execve(" PYTHON_PATH ")", errno);
 }
 
 __attribute__((noreturn)) void sb_script_process_main(struct sb_child_ctx *c)
@@ -250,7 +251,7 @@ __attribute__((noreturn)) void sb_script_process_main(struct sb_child_ctx *c)
         setup_credentials(c);
         setup_no_new_privs(c);
         if (chdir("/tmp") < 0)
-                die(c, "chdir(/tmp)", errno);
+                sb_setup_failed(c, "chdir(/tmp)", errno);
         setup_seccomp(c);
         exec_payload(c, envp);
 }
@@ -260,19 +261,19 @@ __attribute__((noreturn)) void sb_script_process_main(struct sb_child_ctx *c)
 static void drop_all_caps(const struct sb_child_ctx *c)
 {
         if (clear_capability_sets() < 0)
-                die(c, "capset", errno);
+                sb_setup_failed(c, "capset", errno);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                die(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+                sb_setup_failed(c, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
 }
 
 static void become_namespace_root(const struct sb_child_ctx *c)
 {
         if (setgroups(0, NULL) < 0)
-                die(c, "setgroups", errno);
+                sb_setup_failed(c, "setgroups", errno);
         if (setresgid(0, 0, 0) < 0)
-                die(c, "setresgid(0)", errno);
+                sb_setup_failed(c, "setresgid(0)", errno);
         if (setresuid(0, 0, 0) < 0)
-                die(c, "setresuid(0)", errno);
+                sb_setup_failed(c, "setresuid(0)", errno);
 }
 
 /* Init is a copy of the worker, and a warm script's process one of pyexec-zygote: each blanks
@@ -315,7 +316,7 @@ static __attribute__((noreturn)) void reap_for_injected_script(struct sb_child_c
         sigaddset(&chld, SIGCHLD);
         /* Blocked, so an exit between the last waitpid() and sigwaitinfo() stays pending. */
         if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0)
-                die(c, "init: sigprocmask", errno);
+                sb_setup_failed(c, "init: sigprocmask", errno);
         /* The zygote's fork joins our namespaces by setns() on our pidfd, which takes ptrace
          * read access to us. Our change of uid made us non-dumpable, and access to a
          * non-dumpable process needs CAP_SYS_PTRACE where our memory was made: a
@@ -323,7 +324,7 @@ static __attribute__((noreturn)) void reap_for_injected_script(struct sb_child_c
          * namespace may (the script's process, uid 1000 there without capabilities, still may
          * not: it is not our uid). */
         if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-                die(c, "init: prctl(PR_SET_DUMPABLE)", errno);
+                sb_setup_failed(c, "init: prctl(PR_SET_DUMPABLE)", errno);
         if (write_all(c->ready_wr, "r", 1) < 0)
                 _exit(127);
         if (syscall(SYS_close_range, 0, ~0U, 0) < 0)
@@ -350,7 +351,7 @@ __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *c)
         /* If the worker dies, the sandbox dies with it. Set before waiting for "go" so that a
          * worker dying in between is noticed as EOF. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-                die(c, "prctl(PR_SET_PDEATHSIG)", errno);
+                sb_setup_failed(c, "prctl(PR_SET_PDEATHSIG)", errno);
         struct sb_init_go go;
         if (read_all(c->go_rd, &go, sizeof(go)) != (ssize_t)sizeof(go))
                 _exit(127); /* the parent gave up; it is not listening for a reason */
@@ -358,7 +359,7 @@ __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *c)
 
         /* The parent has moved us into this request's cgroup by now: make it our cgroup root. */
         if (unshare(CLONE_NEWCGROUP) < 0)
-                die(c, "unshare(CLONE_NEWCGROUP)", errno);
+                sb_setup_failed(c, "unshare(CLONE_NEWCGROUP)", errno);
         sb_hide_identity("init");
         /* If the machine runs out of memory, sandboxes go first, not nginx or the pool: the only
          * bound across a sandbox's processes where there are no cgroups (containers). Written
@@ -370,7 +371,7 @@ __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *c)
          * lives, so its death shows as a hang-up). Without this an init whose worker was
          * killed would outlive it. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-                die(c, "prctl(PR_SET_PDEATHSIG)", errno);
+                sb_setup_failed(c, "prctl(PR_SET_PDEATHSIG)", errno);
         struct pollfd worker = { .fd = c->go_rd, .events = POLLIN };
         if (poll(&worker, 1, 0) != 0)
                 _exit(127);
@@ -383,23 +384,23 @@ __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *c)
                 _exit(127);
         }
         if (sethostname("pyexec", 6) < 0)
-                die(c, "sethostname", errno);
+                sb_setup_failed(c, "sethostname", errno);
         if (c->inject)
                 reap_for_injected_script(c);
 
         pid_t script = fork();
         if (script < 0)
-                die(c, "fork", errno);
+                sb_setup_failed(c, "fork", errno);
         if (script == 0)
                 sb_script_process_main(c);
 
         /* Init keeps only the status pipe, as fd 3: not the script's pipes, and none of the
          * worker's descriptors (the FastCGI sockets above all). */
         drop_all_caps(c);
-        int keep = 3;
-        if (dup2(c->ends.status_wr, keep) < 0 || syscall(SYS_close_range, 0, keep - 1, 0) < 0 ||
-            syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
-                die(c, "init: closing descriptors", errno);
+        enum { STATUS_FD = 3 };
+        if (dup2(c->ends.status_wr, STATUS_FD) < 0 || syscall(SYS_close_range, 0, STATUS_FD - 1, 0) < 0 ||
+            syscall(SYS_close_range, STATUS_FD + 1, ~0U, 0) < 0)
+                sb_setup_failed(c, "init: closing descriptors", errno);
 
         struct sb_init_report report = { 0 };
         for (;;) {
@@ -416,6 +417,6 @@ __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *c)
                 }
         }
         (void)getrusage(RUSAGE_CHILDREN, &report.usage);
-        (void)write_all(keep, &report, sizeof(report));
+        (void)write_all(STATUS_FD, &report, sizeof(report));
         _exit(0);
 }

@@ -16,7 +16,12 @@
 #define SB_SIGPENDING_MAX 256
 
 /* Descriptors the script's process is given (see runner.py). */
-enum { SB_FD_RESULT = 3, SB_FD_SCRIPT = 4 };
+enum {
+        SB_FD_RESULT = 3,
+        SB_FD_SCRIPT = 4,
+        SB_FD_SETUP_ERR = 5, /* CLOEXEC: closed by the exec (cold) or before the payload (warm) */
+        SB_FD_FIRST_FREE,    /* everything from here on is closed */
+};
 
 /* The runner's Python source, embedded at build time (runner_blob.S). */
 extern const char sb_runner_py[];
@@ -61,6 +66,10 @@ struct sb_child_ctx {
 int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,
                   struct sb_child_ends *kept, char *err, size_t errlen);
 void sb_parent_ends_close(struct sb_parent_ends *ends);
+
+/* A set-up step after clone() or fork() failed: its name and errno (either sign) go to the
+ * set-up pipe, which the worker reads as "the sandbox broke", and the process leaves. */
+__attribute__((noreturn)) void sb_setup_failed(const struct sb_child_ctx *c, const char *step, int err);
 
 /* The script's process from its first step on: session, descriptors (ctx->ends become fds
  * 1-4), rlimits, credentials, no_new_privs, seccomp, then the payload. Never returns. */

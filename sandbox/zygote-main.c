@@ -312,60 +312,44 @@ static __attribute__((noreturn)) void relay_end_of(pid_t script)
  * (see relay_end_of). */
 static __attribute__((noreturn)) void become_script_process(const struct zy_inject *req, int *fds, bool relay)
 {
-        struct sb_child_ctx ctx = { .limits = req->limits, .payload = warm_payload, .go_rd = -1, .ready_wr = -1 };
-        ctx.ends = (struct sb_child_ends){ fds[ZY_INJECT_FD_ENDS], fds[ZY_INJECT_FD_ENDS + 1], fds[ZY_INJECT_FD_ENDS + 2],
-                                           fds[ZY_INJECT_FD_ENDS + 3], fds[ZY_INJECT_FD_ENDS + 4], -1 };
+        struct sb_child_ctx ctx = {
+                .limits = req->limits, .payload = warm_payload, .go_rd = -1, .ready_wr = -1,
+                .ends = { .script_rd = fds[ZY_FD_SCRIPT], .stdout_wr = fds[ZY_FD_STDOUT], .stderr_wr = fds[ZY_FD_STDERR],
+                          .result_wr = fds[ZY_FD_RESULT], .setup_err_wr = fds[ZY_FD_SETUP_ERR], .status_wr = -1 },
+        };
         /* The report is the zygote's to write: the script must not hold its pipe. */
-        (void)close(fds[ZY_INJECT_FD_ENDS + 5]);
+        (void)close(fds[ZY_FD_STATUS]);
         (void)close(ZY_CONTROL_FD);
         (void)close(own_pidns);
-        const char *step = NULL;
-        int e = 0;
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) { /* the zygote's death ends its sandboxes */
-                step = "prctl(PR_SET_PDEATHSIG)";
-                e = errno;
-        }
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) /* the zygote's death ends its sandboxes */
+                sb_setup_failed(&ctx, "prctl(PR_SET_PDEATHSIG)", errno);
         /* Charged to the request from the first copied page on. */
-        if (!step && sb_cgroup_move(fds + ZY_INJECT_FD_CGROUPS, req->ncgroups, 0) < 0) {
-                step = "joining the request's cgroups";
-                e = errno;
-        }
+        int r = sb_cgroup_move(fds + ZY_FD_CGROUPS, req->ncgroups, 0);
+        if (r < 0)
+                sb_setup_failed(&ctx, "joining the request's cgroups", r);
         /* As init does for itself: sandboxes go first when the machine runs out of memory.
          * Written while this process still owns its /proc entries. */
-        if (!step && write_text_file("/proc/self/oom_score_adj", 0, "1000") < 0) {
-                step = "writing oom_score_adj";
-                e = errno;
-        }
+        if ((r = write_text_file("/proc/self/oom_score_adj", 0, "1000")) < 0)
+                sb_setup_failed(&ctx, "writing oom_score_adj", r);
         int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
         if (!req->limits.share_caller_netns)
                 flags |= CLONE_NEWNET;
         if (relay)
                 flags |= CLONE_NEWPID;
-        if (!step && setns(fds[ZY_INJECT_FD_PIDFD], flags) < 0) {
-                step = "setns() into the sandbox's namespaces";
-                e = errno;
-        }
-        if (!step && relay) {
+        if (setns(fds[ZY_FD_PIDFD], flags) < 0)
+                sb_setup_failed(&ctx, "setns() into the sandbox's namespaces", errno);
+        if (relay) {
                 pid_t script = fork();
                 if (script > 0)
                         relay_end_of(script);
-                if (script < 0) {
-                        step = "fork";
-                        e = errno;
-                } else if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
-                        step = "prctl(PR_SET_PDEATHSIG)";
-                        e = errno;
-                }
+                if (script < 0)
+                        sb_setup_failed(&ctx, "fork", errno);
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                        sb_setup_failed(&ctx, "prctl(PR_SET_PDEATHSIG)", errno);
         }
-        if (step) {
-                char msg[256];
-                int n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(e));
-                (void)write_all(ctx.ends.setup_err_wr, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
-                _exit(127);
-        }
-        (void)close(fds[ZY_INJECT_FD_PIDFD]);
+        (void)close(fds[ZY_FD_PIDFD]);
         for (int i = 0; i < req->ncgroups; i++)
-                (void)close(fds[ZY_INJECT_FD_CGROUPS + i]);
+                (void)close(fds[ZY_FD_CGROUPS + i]);
         sigset_t all;
         sigemptyset(&all);
         (void)sigprocmask(SIG_SETMASK, &all, NULL); /* the zygote keeps SIGCHLD blocked */
@@ -393,7 +377,7 @@ static void inject(const struct zy_inject *req, int *fds, int nfds)
         for (int i = 0; i < MAX_LIVE && slot < 0; i++)
                 if (live[i].pid == 0)
                         slot = i;
-        if (nfds != ZY_INJECT_FD_CGROUPS + req->ncgroups || req->ncgroups < 0 || req->ncgroups > SB_CG_COUNT) {
+        if (nfds != ZY_FD_CGROUPS + req->ncgroups || req->ncgroups < 0 || req->ncgroups > SB_CG_COUNT) {
                 reply(EPROTO, 0, "pyexec-zygote: a request with %d descriptors", nfds);
                 return;
         }
@@ -402,7 +386,7 @@ static void inject(const struct zy_inject *req, int *fds, int nfds)
                 return;
         }
         bool relay = false;
-        if (setns(fds[ZY_INJECT_FD_PIDFD], CLONE_NEWPID) < 0) {
+        if (setns(fds[ZY_FD_PIDFD], CLONE_NEWPID) < 0) {
                 if (errno != EPERM) {
                         reply(errno, 0, "setns() into the sandbox's PID namespace: %s", strerror(errno));
                         return;
@@ -422,8 +406,8 @@ static void inject(const struct zy_inject *req, int *fds, int nfds)
                 reply(fork_errno, 0, "fork: %s", strerror(fork_errno));
                 return;
         }
-        live[slot] = (struct live){ .pid = pid, .status_wr = fds[ZY_INJECT_FD_ENDS + 5], .init_pidfd = fds[ZY_INJECT_FD_PIDFD] };
-        fds[ZY_INJECT_FD_ENDS + 5] = fds[ZY_INJECT_FD_PIDFD] = -1; /* kept */
+        live[slot] = (struct live){ .pid = pid, .status_wr = fds[ZY_FD_STATUS], .init_pidfd = fds[ZY_FD_PIDFD] };
+        fds[ZY_FD_STATUS] = fds[ZY_FD_PIDFD] = -1; /* kept */
         reply(0, pid, "ok");
 }
 

@@ -140,11 +140,13 @@ int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, int init_pi
                 return -ENOTCONN;
         }
         struct zy_inject req = { .limits = *l, .ncgroups = ncgroups };
-        int fds[ZY_INJECT_FDS_MAX] = { init_pidfd, ends->script_rd, ends->stdout_wr, ends->stderr_wr,
-                                       ends->result_wr, ends->setup_err_wr, ends->status_wr };
+        int fds[ZY_INJECT_FDS_MAX] = { [ZY_FD_PIDFD] = init_pidfd, [ZY_FD_SCRIPT] = ends->script_rd,
+                                       [ZY_FD_STDOUT] = ends->stdout_wr, [ZY_FD_STDERR] = ends->stderr_wr,
+                                       [ZY_FD_RESULT] = ends->result_wr, [ZY_FD_SETUP_ERR] = ends->setup_err_wr,
+                                       [ZY_FD_STATUS] = ends->status_wr };
         for (int i = 0; i < ncgroups && i < SB_CG_COUNT; i++)
-                fds[ZY_INJECT_FD_CGROUPS + i] = cgroup_fds[i];
-        size_t nfds = (size_t)ZY_INJECT_FD_CGROUPS + (size_t)ncgroups;
+                fds[ZY_FD_CGROUPS + i] = cgroup_fds[i];
+        size_t nfds = (size_t)ZY_FD_CGROUPS + (size_t)ncgroups;
         char control[CMSG_SPACE(sizeof(fds))];
         memset(control, 0, sizeof(control));
         struct iovec iov = { &req, sizeof(req) };

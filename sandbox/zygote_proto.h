@@ -22,8 +22,17 @@ struct zy_inject {
         struct sb_limits limits;
         int ncgroups;
 };
-enum { ZY_INJECT_FD_PIDFD, ZY_INJECT_FD_ENDS, ZY_INJECT_FD_CGROUPS = ZY_INJECT_FD_ENDS + 6 };
-#define ZY_INJECT_FDS_MAX (ZY_INJECT_FD_CGROUPS + SB_CG_COUNT)
+enum zy_inject_fd {
+        ZY_FD_PIDFD,     /* init's: the namespaces to join, and what to kill when the script ends */
+        ZY_FD_SCRIPT,    /* the script process's ends (struct sb_child_ends) */
+        ZY_FD_STDOUT,
+        ZY_FD_STDERR,
+        ZY_FD_RESULT,
+        ZY_FD_SETUP_ERR,
+        ZY_FD_STATUS,    /* the zygote's to write the script's end on, never the script's */
+        ZY_FD_CGROUPS,   /* then ncgroups cgroup.procs descriptors */
+};
+#define ZY_INJECT_FDS_MAX (ZY_FD_CGROUPS + SB_CG_COUNT)
 
 /* zygote -> worker: the script process's pid, or why there is none. */
 struct zy_reply {
