@@ -54,6 +54,22 @@ int sb_image_open(const char *path, const char *name)
         return fd;
 }
 
+int sb_image_once(const char *path, const char *name)
+{
+        static struct {
+                const char *name;
+                int fd;
+        } opened[4];
+        size_t i = 0;
+        for (; i < ARRAY_SIZE(opened) && opened[i].name; i++)
+                if (strcmp(opened[i].name, name) == 0)
+                        return opened[i].fd;
+        int fd = sb_image_open(path, name);
+        if (fd >= 0 && i < ARRAY_SIZE(opened))
+                opened[i] = (typeof(opened[0])){ name, fd };
+        return fd;
+}
+
 int sb_image_exec(int image_fd, char *const argv[], char *const envp[])
 {
         (void)syscall(SYS_execveat, image_fd, "", argv, envp, AT_EMPTY_PATH);

@@ -16,6 +16,10 @@ void sb_image_path_beside(const char *name, char *out, size_t outlen);
 /* A sealed, CLOEXEC memfd holding a copy of the file at path, named name. fd or -errno. */
 int sb_image_open(const char *path, const char *name);
 
+/* sb_image_open() once per process and name: later calls return the same descriptor (every
+ * zygote, every init factory a process starts is exec'd from one copy). fd or -errno. */
+int sb_image_once(const char *path, const char *name);
+
 /* execveat() of an image: returns only on failure, with -errno. */
 int sb_image_exec(int image_fd, char *const argv[], char *const envp[]);
 

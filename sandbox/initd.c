@@ -30,19 +30,6 @@ static struct {
         int sock;
 } factory = { .pid = -1, .sock = -1 };
 
-static int init_image(char *err, size_t errlen)
-{
-        static int fd = -1;
-        if (fd >= 0)
-                return fd;
-        char path[PATH_MAX];
-        sb_image_path_beside("pyexec-init", path, sizeof(path));
-        fd = sb_image_open(path, "pyexec-init");
-        if (fd < 0)
-                snprintf(err, errlen, "copying %s: %s", path, strerror(-fd));
-        return fd;
-}
-
 void sb_initd_stop(void)
 {
         if (factory.owner != getpid())
@@ -81,9 +68,13 @@ static int start(char *err, size_t errlen)
                 factory.sock = factory.pid = -1;
         }
         factory.owner = getpid();
-        int image = init_image(err, errlen), r = sb_seccomp_compile();
-        if (image < 0)
+        char path[PATH_MAX];
+        sb_image_path_beside("pyexec-init", path, sizeof(path));
+        int image = sb_image_once(path, "pyexec-init"), r = sb_seccomp_compile();
+        if (image < 0) {
+                snprintf(err, errlen, "copying %s: %s", path, strerror(-image));
                 return image;
+        }
         if (r < 0) {
                 snprintf(err, errlen, "compiling the seccomp filter: %s", strerror(-r));
                 return r;

@@ -128,11 +128,9 @@ int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struc
         ctx.ends = SB_CHILD_ENDS_NONE;
         struct sb_child_ends *c = &ctx.ends;
 
-        int r = sb_seccomp_compile();
-        if (r < 0) {
-                snprintf(err, errlen, "compiling the seccomp filter: %s", strerror(-r));
-                goto out;
-        }
+        int r;
+        /* The seccomp program is compiled where it is installed from: by the init factory's
+         * start (initd.c) and by pyexec-zygote. */
         if ((r = make_pipe(&ctx.go_rd, &e.go_wr)) < 0 || (inject && (r = make_pipe(&e.ready_rd, &ctx.ready_wr)) < 0) ||
             (r = make_pipe(&c->script_rd, &e.script_wr)) < 0 || (r = make_pipe(&e.stdout_rd, &c->stdout_wr)) < 0 ||
             (r = make_pipe(&e.stderr_rd, &c->stderr_wr)) < 0 || (r = make_pipe(&e.result_rd, &c->result_wr)) < 0 ||

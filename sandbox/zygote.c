@@ -55,16 +55,6 @@ void sb_zygote_default_path(char *out, size_t outlen)
         sb_image_path_beside("pyexec-zygote", out, outlen);
 }
 
-/* The zygote's image, copied once per process (see image.h): every zygote this process
- * starts is exec'd from it. */
-static int zygote_image(const char *path)
-{
-        static int fd = -1;
-        if (fd < 0)
-                fd = sb_image_open(path, "pyexec-zygote");
-        return fd;
-}
-
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
 {
         z->pid = -1;
@@ -75,7 +65,7 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
                 snprintf(err, errlen, "socketpair: %s", strerror(-r));
                 return r;
         }
-        int image = zygote_image(path);
+        int image = sb_image_once(path, "pyexec-zygote");
         if (image < 0) {
                 (void)close(sv[0]);
                 (void)close(sv[1]);
