@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jsontext.h"
+#include "sandbox.h"
 
 enum route http_route(const char *method, const char *path, const char **allow)
 {
@@ -64,12 +64,7 @@ void api_error_set(struct api_error *e, int status, const char *kind, const char
 
 int http_error_body(const struct api_error *e, struct sbuf *out)
 {
-        int r = sbuf_puts(out, "{\"error\": ");
-        if (r == 0)
-                r = jt_append_string(out, e->message, strlen(e->message));
-        if (r == 0)
-                r = sbuf_printf(out, ", \"stdout\": \"\", \"error_kind\": \"%s\"}", e->kind);
-        return r;
+        return sb_error_json(e->kind, e->message, out);
 }
 
 const char *http_status_line(int status)

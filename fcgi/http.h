@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "sandbox.h"
 
 enum route {
         ROUTE_EXECUTE,

@@ -18,22 +18,52 @@
 
 #include "http.h"
 #include "log.h"
+#include "reply.h"
 
-static void answer(FCGX_Request *req, int status, const char *type, const struct sbuf *body)
+static void answer(FCGX_Request *req, struct reply *r)
 {
-        char head[256];
-        int n = snprintf(head, sizeof(head), "Status: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                         http_status_line(status), type, body->len);
-        FCGX_PutStr(head, n, req->out);
-        FCGX_PutStr(body->data ? body->data : "", (int)body->len, req->out);
+        if (r->body.oom) {
+                struct api_error e;
+                api_error_set(&e, 500, "internal_error", "Out of memory building the response");
+                reply_error(r, &e);
+        }
+        reply_send(req, r);
+        reply_free(r);
 }
 
-static void health(FCGX_Request *req, const struct pool_stats *st, bool healthz)
+/* One request to the monitor: /metrics, the health checks, /runtime. */
+static void handle(FCGX_Request *req, const struct pool_stats *st)
 {
-        struct sbuf body = { 0 };
-        int status = stats_health(st, healthz, &body);
-        answer(req, status, "application/json", &body);
-        sbuf_free(&body);
+        const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+        const char *path = FCGX_GetParam("PYEXEC_PATH", req->envp);
+        const char *allow = NULL;
+        struct reply r = { .status = 200, .kind = "ok" };
+        struct api_error e;
+        if (path && strcmp(path, "/metrics") == 0) {
+                r.content_type = "text/plain; version=0.0.4";
+                (void)stats_render(st, &r.body);
+                answer(req, &r);
+                return;
+        }
+        switch (http_route(method, path, &allow)) {
+        case ROUTE_HEALTH:
+        case ROUTE_HEALTHZ:
+                r.status = stats_health(st, strcmp(path, "/healthz") == 0, &r.body);
+                break;
+        case ROUTE_RUNTIME:
+                (void)stats_runtime(st, &r.body);
+                break;
+        case ROUTE_METHOD_NOT_ALLOWED:
+                api_error_set(&e, 405, "method_not_allowed", "Method %s not allowed on %s", method ? method : "?",
+                              path);
+                e.allow = allow;
+                reply_error(&r, &e);
+                break;
+        default:
+                api_error_set(&e, 404, "not_found", "No such endpoint on the monitor: %.200s", path ? path : "");
+                reply_error(&r, &e);
+        }
+        answer(req, &r);
 }
 
 void monitor_main(int listen_fd, const struct pool_stats *st)
@@ -50,46 +80,7 @@ void monitor_main(int listen_fd, const struct pool_stats *st)
         if (FCGX_InitRequest(&req, listen_fd, 0) != 0)
                 _exit(1);
         while (FCGX_Accept_r(&req) >= 0) {
-                const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
-                const char *path = FCGX_GetParam("PYEXEC_PATH", req.envp);
-                const char *allow = NULL;
-                struct sbuf body = { 0 };
-                if (path && strcmp(path, "/metrics") == 0) {
-                        if (stats_render(st, &body) == 0)
-                                answer(&req, 200, "text/plain; version=0.0.4", &body);
-                } else {
-                        struct api_error e;
-                        switch (http_route(method, path, &allow)) {
-                        case ROUTE_HEALTH:
-                        case ROUTE_HEALTHZ:
-                                health(&req, st, strcmp(path, "/healthz") == 0);
-                                break;
-                        case ROUTE_RUNTIME:
-                                if (stats_runtime(st, &body) == 0)
-                                        answer(&req, 200, "application/json", &body);
-                                break;
-                        case ROUTE_METHOD_NOT_ALLOWED: {
-                                char head[160];
-                                api_error_set(&e, 405, "method_not_allowed", "Method %s not allowed on %s",
-                                              method ? method : "?", path);
-                                (void)http_error_body(&e, &body);
-                                int n = snprintf(head, sizeof(head),
-                                                 "Status: %s\r\nAllow: %s\r\nContent-Type: application/json\r\n"
-                                                 "Content-Length: %zu\r\n\r\n",
-                                                 http_status_line(405), allow, body.len);
-                                FCGX_PutStr(head, n, req.out);
-                                FCGX_PutStr(body.data, (int)body.len, req.out);
-                                break;
-                        }
-                        default: {
-                                api_error_set(&e, 404, "not_found", "No such endpoint on the monitor: %.200s",
-                                              path ? path : "");
-                                (void)http_error_body(&e, &body);
-                                answer(&req, 404, "application/json", &body);
-                        }
-                        }
-                }
-                sbuf_free(&body);
+                handle(&req, st);
                 FCGX_Finish_r(&req);
         }
         _exit(0);

@@ -13,13 +13,13 @@
 /* {"script": "..."} nests one level; ignored extra fields may nest up to this depth. */
 #define REQUEST_MAX_DEPTH 128
 
-int request_parse_execute(const char *body, size_t len, const struct sb_limits *limits, char **script,
+int request_parse_execute(const char *body, size_t len, const struct sb_config *config, char **script,
                           size_t *script_len, struct api_error *e)
 {
         int ret = -1;
         struct json_object *root = NULL, *field;
         if (len > INT_MAX) {
-                api_error_set(e, 413, "too_large", "Request body too large (limit %zu bytes)", limits->body_max_bytes);
+                api_error_set(e, 413, "too_large", "Request body too large (limit %zu bytes)", config->service.body_max_bytes);
                 return -1;
         }
         struct json_tokener *tok = json_tokener_new_ex(REQUEST_MAX_DEPTH);
@@ -68,9 +68,9 @@ int request_parse_execute(const char *body, size_t len, const struct sb_limits *
                 goto exit;
         }
         size_t n = (size_t)json_object_get_string_len(field);
-        if (n > limits->script_max_bytes) {
+        if (n > config->limits.script_max_bytes) {
                 api_error_set(e, 413, "too_large", "Script too large: %zu bytes (limit %zu bytes)", n,
-                              limits->script_max_bytes);
+                              config->limits.script_max_bytes);
                 goto exit;
         }
         char *copy = malloc(n + 1);

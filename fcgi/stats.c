@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "errors.h"
 #include "jsontext.h"
 
 /* requests[] by the position of the kind in sb_error_kinds (errors.h); the last counts any

@@ -12,12 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
-#include "errors.h"
-#include "util.h"
+#include "sandbox.h"
 
 #define POOL_MAX_SLOTS 512 /* two generations of up to 256 workers during a reload */
-_Static_assert(POOL_MAX_SLOTS <= SB_ID_SLOT_PROBE, "every pool slot needs host ids of its own (config.h)");
+_Static_assert(POOL_MAX_SLOTS <= SB_ID_SLOT_PROBE, "every pool slot needs host ids of its own (sandbox.h)");
 #define STATS_LATENCY_BUCKETS 12
 
 enum worker_state { SLOT_FREE, SLOT_STARTING, SLOT_IDLE, SLOT_BUSY };

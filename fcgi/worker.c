@@ -37,19 +37,15 @@
 #include "monitor.h"
 #include "sandbox.h"
 #include "serve.h"
-#include "zygote.h"
 #include "stats.h"
-#include "cgroup.h"
-#include "errors.h"
 
 #define TICK_MS 50
 #define RETIRE_AFTER_MS 10000 /* retire the old generation even if the new one is slow to start */
 
-static struct sb_limits limits;
+static struct sb_config config;
 static const char *config_path;
 static int pinned_workers; /* -w: overrides the config's "workers" */
 static struct pool_stats *stats;
-static char zygote_path[PATH_MAX];
 
 /* The master's own view of each slot (the shared one is in stats->slots). */
 static struct {
@@ -68,22 +64,11 @@ static void on_hup(int sig) { (void)sig; reload_requested = 1; }
 
 /* ---- start-up checks ------------------------------------------------------------------- */
 
+/* Whether sandboxes work here: a known script, run once before any worker starts. */
 static void check_sandbox(void)
 {
-        static const char probe[] = "def main():\n    return 'ok'\n";
-        struct sb_outcome out;
-        char err[512];
-        if (sb_run(&limits, NULL, probe, sizeof(probe) - 1, &out, err, sizeof(err)) < 0) {
-                snprintf(stats->sandbox_problem, sizeof(stats->sandbox_problem), "%s", err);
-                return;
-        }
-        if (out.status != SB_OK || out.result.len != 4 || memcmp(out.result.data, "\"ok\"", 4) != 0)
-                snprintf(stats->sandbox_problem, sizeof(stats->sandbox_problem),
-                         "the probe script did not run correctly: %s %.200s", sb_status_kind(out.status),
-                         out.stderr_buf.data ? out.stderr_buf.data : "");
-        else
+        if (sb_probe(&config, stats->sandbox_problem, sizeof(stats->sandbox_problem)) == 0)
                 stats->sandbox_ok = 1;
-        sb_outcome_free(&out);
 }
 
 /* What GET /runtime tells: set at start and at each reload. */
@@ -93,22 +78,21 @@ static void publish_runtime(void)
         snprintf(stats->runtime.cgroups, sizeof(stats->runtime.cgroups), "%s", sb_cgroups_name());
         snprintf(stats->runtime.cgroups_problem, sizeof(stats->runtime.cgroups_problem), "%s",
                  cg ? "" : sb_cgroups_problem());
-        snprintf(stats->runtime.mode, sizeof(stats->runtime.mode), "%s", limits.warm ? "warm" : "cold");
-        stats->runtime.workers = limits.workers;
-        stats->runtime.limits = limits;
+        snprintf(stats->runtime.mode, sizeof(stats->runtime.mode), "%s", config.supply.warm ? "warm" : "cold");
+        stats->runtime.workers = config.service.workers;
+        stats->runtime.limits = config.limits;
 }
 
-static int load_config(struct sb_limits *l, char *err, size_t errlen)
+static int load_config(struct sb_config *c, char *err, size_t errlen)
 {
-        sb_limits_default(l);
-        if (config_path && sb_limits_load(l, config_path, err, errlen) < 0)
+        sb_config_default(c);
+        if (config_path && sb_config_load(c, config_path, err, errlen) < 0)
                 return -1;
         if (pinned_workers)
-                l->workers = (unsigned)pinned_workers;
-        if (sb_limits_check_ids(l, "/etc", err, errlen) < 0)
+                c->service.workers = (unsigned)pinned_workers;
+        if (sb_limits_check_ids(&c->limits, "/etc", err, errlen) < 0)
                 return -1;
-        l->id_slot = SB_ID_SLOT_PROBE;
-        if (l->workers * 2 > POOL_MAX_SLOTS) {
+        if (c->service.workers * 2 > POOL_MAX_SLOTS) {
                 snprintf(err, errlen, "workers: at most %d", POOL_MAX_SLOTS / 2);
                 return -1;
         }
@@ -136,7 +120,7 @@ static void spawn_worker(int slot)
                 signal(SIGINT, SIG_DFL);
                 if (monitor_fd >= 0)
                         (void)close(monitor_fd);
-                serve_main(&limits, stats, slot, zygote_path);
+                serve_main(&config, stats, slot);
         }
         if (pid < 0) {
                 log_line("event=fork_failed reason=\"%s\"", strerror(errno));
@@ -226,26 +210,26 @@ static long long reload_started_ms;
 
 static void reload(void)
 {
-        struct sb_limits fresh;
+        struct sb_config fresh;
         char err[512];
         if (load_config(&fresh, err, sizeof(err)) < 0) {
                 log_line("event=reload_rejected reason=\"%s\" -- keeping the running config", err);
                 return;
         }
-        limits = fresh;
+        config = fresh;
         publish_runtime();
         generation++;
         reload_started_ms = monotonic_ms();
         /* Slots waiting for a respawn belong to the old generation: drop them. */
         for (int i = 0; i < POOL_MAX_SLOTS; i++)
                 slot_info[i].respawn_at_ms = 0;
-        for (unsigned n = 0; n < limits.workers; n++) {
+        for (unsigned n = 0; n < config.service.workers; n++) {
                 int slot = free_slot();
                 if (slot >= 0)
                         spawn_worker(slot);
         }
-        log_line("event=reload generation=%u workers=%u wall_time_s=%u memory_mb=%lu", generation, limits.workers,
-                 limits.wall_time_s, limits.memory_mb);
+        log_line("event=reload generation=%u workers=%u wall_time_s=%u memory_mb=%lu", generation,
+                 config.service.workers, config.limits.wall_time_s, config.limits.memory_mb);
 }
 
 /* Once the new generation accepts (or after RETIRE_AFTER_MS), the old one finishes its
@@ -326,7 +310,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return 1;
         }
         char err[512];
-        if (load_config(&limits, err, sizeof(err)) < 0) {
+        if (load_config(&config, err, sizeof(err)) < 0) {
                 fprintf(stderr, "pyexec-worker: %s\n", err);
                 return 1;
         }
@@ -341,26 +325,24 @@ static int start_pool(const struct options *o)
                 fprintf(stderr, "pyexec-worker: cannot initialise libfcgi or the shared counters\n");
                 return 1;
         }
-        sb_zygote_default_path(zygote_path, sizeof(zygote_path));
         if (o->monitor_path && (monitor_fd = open_monitor_socket(o->monitor_path, o->owner)) < 0) {
                 fprintf(stderr, "pyexec-worker: cannot listen on %s\n", o->monitor_path);
                 return 1;
         }
-        check_sandbox();
+        check_sandbox(); /* the master makes no more sandboxes after it; each worker has its own */
         publish_runtime();
-        sb_initd_stop(); /* the master makes no more sandboxes; each worker starts its own factory */
         if (!sb_cgroups_enabled())
                 log_line("event=cgroups_unavailable reason=\"%s\" -- %s", sb_cgroups_problem(),
-                         limits.require_cgroups ? "scripts are refused (require_cgroups = 1)"
+                         config.limits.require_cgroups ? "scripts are refused (require_cgroups = 1)"
                                                 : "sandboxes are limited by rlimits only (require_cgroups = 0)");
         if (stats->sandbox_ok)
                 log_line("event=start workers=%u sandbox=ok mode=%s prefork=%u cgroups=%s wall_time_s=%u memory_mb=%lu",
-                         limits.workers, limits.warm ? "warm" : "cold", limits.prefork,
-                         sb_cgroups_name(), limits.wall_time_s, limits.memory_mb);
+                         config.service.workers, config.supply.warm ? "warm" : "cold", config.supply.prefork,
+                         sb_cgroups_name(), config.limits.wall_time_s, config.limits.memory_mb);
         else
                 log_line("event=start workers=%u sandbox=UNAVAILABLE reason=\"%s\" -- scripts will be refused with 500 "
                          "sandbox_error and /health answers 503; nothing runs unsandboxed",
-                         limits.workers, stats->sandbox_problem);
+                         config.service.workers, stats->sandbox_problem);
         return 0;
 }
 
@@ -377,14 +359,14 @@ static void supervise(void)
         signal(SIGPIPE, SIG_IGN);
 
         spawn_monitor();
-        for (unsigned i = 0; i < limits.workers; i++)
+        for (unsigned i = 0; i < config.service.workers; i++)
                 spawn_worker((int)i);
         long long next_sweep = 0;
         while (!stop_signal) {
                 reap();
                 /* Cgroups of sandboxes whose worker died (or left idle) are not removed by it. */
-                if (sb_cgroups_enabled() && monotonic_ms() >= next_sweep) {
-                        sb_cgroup_remove_stale();
+                if (monotonic_ms() >= next_sweep) {
+                        sb_cgroups_sweep();
                         next_sweep = monotonic_ms() + 2000;
                 }
                 if (reload_requested) {
@@ -424,7 +406,7 @@ static void drain(const struct options *o)
                 (void)unlink(o->monitor_path);
         if (sb_cgroups_enabled()) {
                 usleep(100000); /* the last sandboxes' namespaces are still being torn down */
-                sb_cgroup_remove_stale();
+                sb_cgroups_sweep();
         }
         log_line("event=stopped");
 }
@@ -437,7 +419,7 @@ int main(int argc, char **argv)
                 return r < 0 ? 0 : r;
         /* For scripts/serve.sh: the values in force, from the one parser there is. */
         if (o.print_config)
-                return sb_limits_print(&limits, stdout) == 0 ? 0 : 1;
+                return sb_config_print(&config, stdout) == 0 ? 0 : 1;
         /* For the tests that hold nginx's pages, the sources and the README to the table. */
         if (o.print_error_kinds) {
                 for (size_t i = 0; i < sb_error_kind_count; i++)

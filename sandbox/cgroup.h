@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "sandbox.h"
 
 enum { SB_CG_MEMORY, SB_CG_PIDS, SB_CG_CPUACCT, SB_CG_COUNT };
 

@@ -1,5 +1,5 @@
-/* config.c — parse config/pyexec.conf. */
-#include "config.h"
+/* config.c — parse config/pyexec.conf into struct sb_config (sandbox.h). */
+#include "sandbox.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sb_limits_default(struct sb_limits *l)
-{
-        *l = (struct sb_limits){
+/* Static, so its padding is zero too: two configs with the same settings compare equal with
+ * memcmp() (the tests do, and a reload may). */
+static const struct sb_config defaults = {
+        .limits = {
                 .wall_time_s = 10,
                 .cpu_time_s = 10,
                 .memory_mb = 512,
@@ -19,19 +20,28 @@ void sb_limits_default(struct sb_limits *l)
                 .tmp_size_mb = 64,
                 .tmp_inodes = 4096,
                 .script_max_bytes = 1u << 20,
-                .body_max_bytes = 8u << 20,
                 .stdout_max_bytes = 1u << 20,
                 .result_max_bytes = 8u << 20,
                 .require_cgroups = 1,
                 .uid_base = 1879048192,
+        },
+        .supply = {
                 .warm = 1,
                 .prefork = 1,
                 .warm_preload = "numpy pandas",
                 .warm_tiers = 1,
+        },
+        .service = {
                 .workers = 4,
                 .queue_slots = 16,
                 .queue_timeout_ms = 5000,
-        };
+                .body_max_bytes = 8u << 20,
+        },
+};
+
+void sb_config_default(struct sb_config *c)
+{
+        memcpy(c, &defaults, sizeof(*c));
 }
 
 enum kind { K_UINT, K_ULONG, K_SIZE, K_WORDS };
@@ -42,28 +52,29 @@ struct key {
         unsigned long long min, max;
 };
 
-#define KEY(n, k, lo, hi) { #n, k, offsetof(struct sb_limits, n), lo, hi }
+/* Every key is a member of one of struct sb_config's parts; the file's order is this one. */
+#define KEY(part, n, k, lo, hi) { #n, k, offsetof(struct sb_config, part.n), lo, hi }
 static const struct key keys[] = {
-        KEY(wall_time_s, K_UINT, 1, 3600),
-        KEY(cpu_time_s, K_UINT, 1, 3600),
-        KEY(memory_mb, K_ULONG, 64, 1 << 20),
-        KEY(max_processes, K_UINT, 2, 1 << 16),
-        KEY(max_open_files, K_UINT, 16, 1 << 20),
-        KEY(tmp_size_mb, K_ULONG, 1, 1 << 20),
-        KEY(tmp_inodes, K_UINT, 16, 1 << 24),
-        KEY(script_max_bytes, K_SIZE, 1, 1ull << 30),
-        KEY(body_max_bytes, K_SIZE, 16, 1ull << 30),
-        KEY(stdout_max_bytes, K_SIZE, 0, 1ull << 30),
-        KEY(result_max_bytes, K_SIZE, 16, 1ull << 30),
-        KEY(require_cgroups, K_UINT, 0, 1),
-        KEY(uid_base, K_UINT, 1, 4294967294u - SB_ID_COUNT),
-        KEY(warm, K_UINT, 0, 1),
-        KEY(prefork, K_UINT, 0, 1),
-        KEY(warm_preload, K_WORDS, 0, 0),
-        KEY(warm_tiers, K_UINT, 0, 1),
-        KEY(workers, K_UINT, 1, 256),
-        KEY(queue_slots, K_UINT, 0, 100000),
-        KEY(queue_timeout_ms, K_UINT, 0, 3600000),
+        KEY(limits, wall_time_s, K_UINT, 1, 3600),
+        KEY(limits, cpu_time_s, K_UINT, 1, 3600),
+        KEY(limits, memory_mb, K_ULONG, 64, 1 << 20),
+        KEY(limits, max_processes, K_UINT, 2, 1 << 16),
+        KEY(limits, max_open_files, K_UINT, 16, 1 << 20),
+        KEY(limits, tmp_size_mb, K_ULONG, 1, 1 << 20),
+        KEY(limits, tmp_inodes, K_UINT, 16, 1 << 24),
+        KEY(limits, script_max_bytes, K_SIZE, 1, 1ull << 30),
+        KEY(service, body_max_bytes, K_SIZE, 16, 1ull << 30),
+        KEY(limits, stdout_max_bytes, K_SIZE, 0, 1ull << 30),
+        KEY(limits, result_max_bytes, K_SIZE, 16, 1ull << 30),
+        KEY(limits, require_cgroups, K_UINT, 0, 1),
+        KEY(limits, uid_base, K_UINT, 1, 4294967294u - SB_ID_COUNT),
+        KEY(supply, warm, K_UINT, 0, 1),
+        KEY(supply, prefork, K_UINT, 0, 1),
+        KEY(supply, warm_preload, K_WORDS, 0, 0),
+        KEY(supply, warm_tiers, K_UINT, 0, 1),
+        KEY(service, workers, K_UINT, 1, 256),
+        KEY(service, queue_slots, K_UINT, 0, 100000),
+        KEY(service, queue_timeout_ms, K_UINT, 0, 3600000),
 };
 
 static char *trim(char *s)
@@ -76,17 +87,17 @@ static char *trim(char *s)
         return s;
 }
 
-static int set_key(struct sb_limits *l, const char *name, const char *value, char *err, size_t errlen)
+static int set_key(struct sb_config *c, const char *name, const char *value, char *err, size_t errlen)
 {
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const struct key *k = &keys[i];
                 if (strcmp(k->name, name) != 0)
                         continue;
-                char *field = (char *)l + k->offset;
+                char *field = (char *)c + k->offset;
                 if (k->kind == K_WORDS) {
                         /* Module names: letters, digits, '_', '.', separated by spaces. */
                         size_t n = strlen(value);
-                        if (n >= sizeof(l->warm_preload) || strspn(value, "abcdefghijklmnopqrstuvwxyz"
+                        if (n >= sizeof(c->supply.warm_preload) || strspn(value, "abcdefghijklmnopqrstuvwxyz"
                                                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_. ") != n) {
                                 snprintf(err, errlen, "%s: '%s' is not a list of module names", name, value);
                                 return -EINVAL;
@@ -115,7 +126,7 @@ static int set_key(struct sb_limits *l, const char *name, const char *value, cha
 }
 
 /* One line (NUL-terminated by getline), comment and all, applied to *l. */
-static int load_line(struct sb_limits *l, char *line, size_t len, const char *where, char *err, size_t errlen)
+static int load_line(struct sb_config *c, char *line, size_t len, const char *where, char *err, size_t errlen)
 {
         if (memchr(line, '\0', len)) {
                 snprintf(err, errlen, "%s: a NUL byte", where);
@@ -134,13 +145,13 @@ static int load_line(struct sb_limits *l, char *line, size_t len, const char *wh
         }
         *eq = '\0';
         char msg[200];
-        int r = set_key(l, trim(s), trim(eq + 1), msg, sizeof(msg));
+        int r = set_key(c, trim(s), trim(eq + 1), msg, sizeof(msg));
         if (r < 0)
                 snprintf(err, errlen, "%s: %s", where, msg);
         return r;
 }
 
-int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errlen)
+int sb_config_load(struct sb_config *c, const char *path, char *err, size_t errlen)
 {
         FILE *f = fopen(path, "re");
         if (!f) {
@@ -157,7 +168,7 @@ int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errl
         while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
                 char where[300];
                 snprintf(where, sizeof(where), "%s:%d", path, ++lineno);
-                r = load_line(l, line, (size_t)n, where, err, errlen);
+                r = load_line(c, line, (size_t)n, where, err, errlen);
         }
         if (r == 0 && ferror(f)) {
                 snprintf(err, errlen, "%s: read error", path);
@@ -168,11 +179,11 @@ int sb_limits_load(struct sb_limits *l, const char *path, char *err, size_t errl
         return r;
 }
 
-int sb_limits_print(const struct sb_limits *l, FILE *out)
+int sb_config_print(const struct sb_config *c, FILE *out)
 {
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const struct key *k = &keys[i];
-                const char *field = (const char *)l + k->offset;
+                const char *field = (const char *)c + k->offset;
                 switch (k->kind) {
                 case K_UINT: fprintf(out, "%s=%u\n", k->name, *(const unsigned *)field); break;
                 case K_ULONG: fprintf(out, "%s=%lu\n", k->name, *(const unsigned long *)field); break;

@@ -1,8 +1,7 @@
-/* errors.c — the table of error kinds (see errors.h). */
-#include "errors.h"
-
+/* errors.c — the table of error kinds (sandbox.h) and the shape of an error answer. */
 #include <string.h>
 
+#include "jsontext.h"
 #include "sandbox.h"
 
 const struct sb_error_kind sb_error_kinds[] = {
@@ -13,11 +12,12 @@ const struct sb_error_kind sb_error_kinds[] = {
         [SB_NOT_SERIALIZABLE] = { "not_serializable", 200 },
         [SB_EXCEPTION] = { "exception", 200 },
         [SB_TIMEOUT] = { "timeout", 200 },
-        [SB_MEMORY_LIMIT] = { "memory_limit", 200 },
+        [SB_MEMORY_LIMIT] = { "memory_limit", 200, "Script execution error: Memory limit exceeded" },
         [SB_RESULT_TOO_LARGE] = { "result_too_large", 200 },
         [SB_EXITED] = { "exited", 200 },
         [SB_KILLED] = { "killed", 200 },
-        [SB_CHANNEL_TAMPERED] = { "channel_tampered", 200 },
+        [SB_CHANNEL_TAMPERED] = { "channel_tampered", 200,
+                                  "Script execution error: the result channel was written to by the script" },
         /* What was wrong with the request, or with the service. */
         { "invalid_json", 400 },
         { "invalid_request", 400 },
@@ -47,4 +47,13 @@ int sb_error_kind_index(const char *name)
                 if (strcmp(sb_error_kinds[i].name, name) == 0)
                         return (int)i;
         return -1;
+}
+
+int sb_error_json(const char *kind, const char *message, struct sbuf *out)
+{
+        int r = sbuf_puts(out, "{\"error\": ");
+        r = r ? r : jt_append_string(out, message, strlen(message));
+        r = r ? r : sbuf_puts(out, ", \"stdout\": \"\", \"error_kind\": ");
+        r = r ? r : jt_append_string(out, kind, strlen(kind));
+        return r ? r : sbuf_puts(out, "}");
 }

@@ -5,8 +5,68 @@
 #include <stddef.h>
 #include <sys/resource.h>
 
-#include "config.h"
+#include "cgroup.h"
 #include "sandbox.h"
+
+/* ---- one sandbox, from preparation to teardown (sandbox.c) -------------------------------- */
+
+/* Where a sandbox sits on the host: the pair of host ids it maps to (SB_ID_SLOTS), and whether
+ * it shares its caller's private network namespace (sb_network_private()) instead of making
+ * one. Zero for the flag is the safe side on purpose. */
+struct sb_placement {
+        unsigned id_slot;
+        bool share_caller_netns;
+};
+
+/* The worker's ends of a sandbox's pipes. */
+struct sb_parent_ends {
+        int pidfd;        /* init's pidfd: readable once init (and so the namespace) is gone */
+        int go_wr;
+        int ready_rd;     /* warm: init writes one byte once the root is built */
+        int script_wr;
+        int stdout_rd, stderr_rd, result_rd, setup_err_rd, status_rd;
+};
+
+/* A sandbox made ahead of its script: namespaces, root, cgroup and confinement are in place
+ * and the script's process is blocked reading its script. */
+struct sb_prepared {
+        bool active;     /* something to discard */
+        bool executed;   /* its script has run: only sb_discard() is left */
+        bool warm;       /* its script's process is a fork of pyexec-zygote */
+        pid_t init;      /* our child */
+        struct sb_parent_ends ends;
+        struct sb_cgroup cg;
+        struct sb_limits limits;
+        struct sb_placement where;
+};
+
+struct sb_zygote;
+/* Prepares a sandbox under limits: cold (python3 is execve()d) when zygote is NULL, else
+ * warm. 0, or -errno with err set (nothing to clean up then). */
+int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where, struct sb_zygote *zygote,
+               struct sb_prepared *p, char *err, size_t errlen);
+/* Whether a prepared sandbox is still waiting (its init has not died meanwhile). */
+bool sb_prepared_usable(const struct sb_prepared *p);
+/* Kills what is left of a sandbox, waits until its PID namespace is gone and removes its
+ * cgroup: for one that will not be used, and after every sb_execute(). */
+void sb_discard(struct sb_prepared *p);
+/* Runs script[0..len) in a prepared sandbox. 0: the script ran and *out says how it went.
+ * -errno: the sandbox broke; err says which step and why, and nothing of *out needs freeing.
+ * Either way every process of the sandbox has been sent SIGKILL on return; the caller then
+ * calls sb_discard(), if it likes after answering. */
+int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_outcome *out, char *err,
+               size_t errlen);
+
+/* Moves the calling process into a network namespace of its own, which its sandboxes then
+ * share one at a time (struct sb_placement). 0, or -errno with a message in err. */
+int sb_network_private(char *err, size_t errlen);
+/* socketpair(AF_UNIX, type) made where no sandbox sees it in /proc/net/unix: in the host's
+ * network namespace once sb_network_private() has moved the caller out of it. 0 or -errno. */
+int sb_socketpair_unseen(int type, int sv[2]);
+
+/* Stops this process's init factory, the helper that clones every sandbox's init (initd.c);
+ * the next sandbox starts a new one. */
+void sb_initd_stop(void);
 
 /* Inside the sandbox the script runs as this uid/gid; init stays uid 0 without capabilities. */
 #define SB_SCRIPT_UID 1000
@@ -63,7 +123,7 @@ struct sb_child_ctx {
  * are closed here. Warm (inject true): init builds the root, says so on ready_rd and waits;
  * the child ends are left in *kept for pyexec-zygote, whose fork joins init's namespaces and
  * becomes the script's process (see zygote-main.c). 0, or -errno with err set. */
-int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,
+int sb_spawn_init(const struct sb_limits *limits, const struct sb_placement *where, bool inject, pid_t *pid, struct sb_parent_ends *ends,
                   struct sb_child_ends *kept, char *err, size_t errlen);
 void sb_parent_ends_close(struct sb_parent_ends *ends);
 

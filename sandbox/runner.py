@@ -133,6 +133,11 @@ def _send_error(kind, message, tb=""):
     _send(b"E", json.dumps(frame, ensure_ascii=False).encode("utf-8", "pyexec_replace"))
 
 
+def _send_memory_limit():
+    # The text is the worker's, from its table of error kinds (sandbox/errors.c).
+    _send_error("memory_limit", "")
+
+
 def _flush_stdio():
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -189,7 +194,7 @@ def _near_memory_limit():
 def _report_exception(exc):
     _leave_if_forked(1)  # before the work of a traceback, in every copy of a fork bomb
     if isinstance(exc, MemoryError) or _near_memory_limit():
-        _send_error("memory_limit", "Script execution error: Memory limit exceeded")
+        _send_memory_limit()
     else:
         try:
             tb = _user_traceback(exc)
@@ -261,7 +266,7 @@ def _compile_script(source):
     except (ValueError, OverflowError) as exc:  # e.g. "source code string cannot contain null bytes"
         _send_error("syntax_error", f"Syntax error in script: {exc}")
     except MemoryError:
-        _send_error("memory_limit", "Script execution error: Memory limit exceeded")
+        _send_memory_limit()
     _finish()
 
 
@@ -307,7 +312,7 @@ def _serialize(value):
             text = _dumps(_finite(value))
         return text.encode("utf-8", "pyexec_replace")
     except MemoryError:
-        _send_error("memory_limit", "Script execution error: Memory limit exceeded")
+        _send_memory_limit()
     except BaseException as exc:
         _send_error("not_serializable", f"main() function must return JSON serializable data: {_describe(exc)}")
     _finish()

@@ -11,8 +11,6 @@
  * it. It then waits for init to be gone (pidfd), reads the cgroup's verdict, removes the
  * cgroup, and hands the facts to sb_decide(). */
 #define _GNU_SOURCE
-#include "sandbox.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,6 +23,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sandbox.h"
 #include "verdict.h"
 #include "zygote.h"
 
@@ -52,10 +51,10 @@ static char cgroups_problem[256];
 bool sb_cgroups_enabled(void)
 {
         if (cgroups_state == 0) {
-                struct sb_limits l;
+                struct sb_config c;
                 struct sb_cgroup cg;
-                sb_limits_default(&l);
-                cgroups_state = sb_cgroup_create(&cg, &l, cgroups_problem, sizeof(cgroups_problem)) == 0 ? 1 : -1;
+                sb_config_default(&c);
+                cgroups_state = sb_cgroup_create(&cg, &c.limits, cgroups_problem, sizeof(cgroups_problem)) == 0 ? 1 : -1;
                 sb_cgroup_destroy(&cg);
         }
         return cgroups_state > 0;
@@ -71,6 +70,12 @@ const char *sb_cgroups_name(void)
 const char *sb_cgroups_problem(void)
 {
         return sb_cgroups_enabled() ? NULL : cgroups_problem;
+}
+
+void sb_cgroups_sweep(void)
+{
+        if (sb_cgroups_enabled())
+                sb_cgroup_remove_stale();
 }
 
 /* ---- preparing ------------------------------------------------------------------------- */
@@ -135,15 +140,17 @@ static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote
                 return r == 0 ? -ETIMEDOUT : -EPIPE;
         }
         pid_t script;
-        return sb_zygote_inject(zygote, &p->limits, p->ends.pidfd, kept, cgroup_fds, ncgroups, &script, err, errlen);
+        return sb_zygote_inject(zygote, &p->limits, p->where.share_caller_netns, p->ends.pidfd, kept, cgroup_fds, ncgroups, &script, err, errlen);
 }
 
-int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct sb_prepared *p, char *err,
-               size_t errlen)
+int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where, struct sb_zygote *zygote,
+               struct sb_prepared *p, char *err, size_t errlen)
 {
         int r;
         memset(p, 0, sizeof(*p));
         p->limits = *limits;
+        p->where = *where;
+        p->warm = zygote != NULL;
         p->ends = SB_PARENT_ENDS_NONE;
         struct sb_child_ends kept = SB_CHILD_ENDS_NONE;
         if (!sb_cgroups_enabled() && limits->require_cgroups) {
@@ -156,7 +163,7 @@ int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct 
                 if (r < 0)
                         return r;
         }
-        r = sb_spawn_init(limits, zygote != NULL, &p->init, &p->ends, &kept, err, errlen);
+        r = sb_spawn_init(limits, where, zygote != NULL, &p->init, &p->ends, &kept, err, errlen);
         if (r < 0) {
                 sb_cgroup_destroy(&p->cg);
                 return r;
@@ -388,17 +395,5 @@ fail:
         sbuf_free(&st.setup_err);
         sbuf_free(&st.status);
         sb_outcome_free(out);
-        return r;
-}
-
-int sb_run(const struct sb_limits *limits, struct sb_zygote *zygote, const char *script, size_t len,
-           struct sb_outcome *out, char *err, size_t errlen)
-{
-        struct sb_prepared p;
-        int r = sb_prepare(limits, zygote, &p, err, errlen);
-        if (r < 0)
-                return r;
-        r = sb_execute(&p, script, len, out, err, errlen);
-        sb_discard(&p);
         return r;
 }

@@ -1,25 +1,103 @@
-/* sandbox.h — run one Python script in a fresh sandbox and collect what it did.
+/* sandbox.h — the sandbox library's whole interface: run Python scripts in kernel sandboxes.
  *
- * The whole interface of the sandbox library for its three users: the FastCGI worker,
- * pyexec-run and the tests. One call, sb_run(), does everything for one request: it clone()s
- * an init process into new user/PID/mount/IPC/UTS/cgroup (and network) namespaces, which
- * builds a read-only root; the script's process — init's fork that execve()s /usr/bin/python3
- * with the runner (cold), or a fork of pyexec-zygote's initialised interpreter that joins
- * init's namespaces (warm) — is confined (rlimits, credentials, capabilities, no_new_privs,
- * seccomp) and then runs the runner (sandbox/runner.py).
+ * Its users (the FastCGI worker in fcgi/, pyexec-run, the tests) see only this header, plus
+ * the two small utility headers util.h (struct sbuf) and jsontext.h (JSON text).
  *
- * Two kinds of failure never mix (as in isolate): sb_run() returns -errno when the sandbox
- * itself broke — nothing of the script ran, the caller answers 5xx — and returns 0 with
- * out->status != SB_OK when the script ran and failed, which is a served request. */
+ *   config     one file (config/pyexec.conf) read into struct sb_config: the limits every
+ *              sandbox runs under, where sandboxes come from, and the pool's own settings.
+ *   provider   where sandboxes come from (provider.c): warm interpreters by tier, sandboxes
+ *              prepared ahead of their script, cold fallback, the network namespace. A caller
+ *              makes one, runs jobs through it, lets it refill while idle, and frees it.
+ *   outcome    what a script did, and its JSON answer.
+ *   errors     every error_kind of the API, with its HTTP status.
+ *
+ * How one sandbox is made — clone() into new user/PID/mount/IPC/UTS/cgroup (and network)
+ * namespaces, a read-only root, rlimits, credentials, capabilities, no_new_privs and seccomp —
+ * is internal (internal.h). Two kinds of failure never mix (as in isolate): a call returns
+ * -errno when the sandbox itself broke — nothing of the script ran, the caller answers 5xx —
+ * and returns 0 with out->status != SB_OK when the script ran and failed, which is a served
+ * request. Error contract: 0 or -errno; nothing here exits or logs (events go to a hook). */
 #ifndef PYEXEC_SANDBOX_H
 #define PYEXEC_SANDBOX_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
-#include "cgroup.h"
-#include "config.h"
 #include "util.h"
+
+/* ---- configuration ----------------------------------------------------------------------- */
+
+/* What one sandbox runs under. */
+struct sb_limits {
+        unsigned wall_time_s;       /* the worker kills the sandbox after this */
+        unsigned cpu_time_s;        /* RLIMIT_CPU, and the whole sandbox's CPU time (cgroup) */
+        unsigned long memory_mb;    /* RLIMIT_AS (and the memory cgroup where available) */
+        unsigned max_processes;     /* RLIMIT_NPROC, per sandbox */
+        unsigned max_open_files;    /* RLIMIT_NOFILE */
+        unsigned long tmp_size_mb;  /* tmpfs size= of /tmp, and RLIMIT_FSIZE */
+        unsigned tmp_inodes;        /* tmpfs nr_inodes= of /tmp */
+        size_t script_max_bytes;    /* after JSON decoding */
+        size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
+        size_t result_max_bytes;    /* JSON text of main()'s return value */
+        unsigned require_cgroups;   /* 1: no script runs where per-request cgroups cannot be made */
+        unsigned uid_base;          /* first of the SB_ID_COUNT host uids/gids the sandboxes map to */
+};
+
+/* Where sandboxes come from (the provider). */
+struct sb_supply {
+        unsigned warm;              /* 1: fork scripts from a pre-initialised interpreter; 0: execve python3 */
+        unsigned prefork;           /* 1: keep a sandbox ready for the next script, per tier */
+        char warm_preload[256];     /* modules the warm interpreter imports up front */
+        unsigned warm_tiers;        /* 1: also keep interpreters with each prefix of warm_preload */
+};
+
+/* The FastCGI pool's own settings; the library only reads them from the file. */
+struct sb_service {
+        unsigned workers;           /* FastCGI workers in the pool */
+        unsigned queue_slots;       /* requests that may wait for a worker (nginx limit_conn) */
+        unsigned queue_timeout_ms;  /* a request that waited longer is answered 503 */
+        size_t body_max_bytes;      /* the raw HTTP body */
+};
+
+/* The whole file. The same file configures the pool and pyexec-run, so the sandbox a user
+ * debugs with is the sandbox the service uses. */
+struct sb_config {
+        struct sb_limits limits;
+        struct sb_supply supply;
+        struct sb_service service;
+};
+
+/* The built-in defaults (the values shipped in config/pyexec.conf). */
+void sb_config_default(struct sb_config *c);
+
+/* Reads "key = value" lines ('#' comments) over *c. Unknown keys and bad values are errors:
+ * a typo in a limit must not silently leave the default in force. Returns 0, or -errno with a
+ * message in err (at least 256 bytes). */
+int sb_config_load(struct sb_config *c, const char *path, char *err, size_t errlen);
+
+/* Writes every setting as "key=value" lines, one per key of the file, in its order: what the
+ * pool's scripts read instead of parsing the file a second time. 0 or -errno. */
+int sb_config_print(const struct sb_config *c, FILE *out);
+
+/* Every sandbox that can run at the same time as another maps its uid 0 and 1000 to host ids
+ * of its own: uid_base + 2 * id_slot and the one after. The kernel keeps several budgets per
+ * host uid (pipe buffers, descriptors in flight over unix sockets, epoll watches), and
+ * sandboxes sharing one could drain each other's. A worker runs one script at a time, so its
+ * pool slot is its id slot; the master's start-up probe and pyexec-run have slots of their own
+ * (concurrent pyexec-runs share theirs). */
+#define SB_ID_SLOTS 514
+#define SB_ID_SLOT_PROBE 512
+#define SB_ID_SLOT_RUN 513
+#define SB_ID_COUNT (2 * SB_ID_SLOTS)
+
+/* Refuses a uid_base whose SB_ID_COUNT ids meet a user or group of the host, or a subordinate
+ * id range (a rootless container's, say) in etc_dir's passwd, group, subuid and subgid (normally
+ * "/etc"): a sandbox must never share a host identity with anything else. 0, or -EEXIST with
+ * the clash in err. */
+int sb_limits_check_ids(const struct sb_limits *l, const char *etc_dir, char *err, size_t errlen);
+
+/* ---- outcomes ---------------------------------------------------------------------------- */
 
 enum sb_status {
         SB_OK,                /* main() returned; out->result holds its JSON text */
@@ -52,67 +130,71 @@ struct sb_outcome {
         long long wall_ms;       /* from clone() to the last pipe closing */
         long long cpu_ms;        /* user + system of every process of the script */
         long peak_rss_kb;        /* largest resident set of any one of its processes */
+        char interpreter[272];   /* what ran it: "warm:numpy pandas", "warm:" or "cold" */
 };
 
 void sb_outcome_free(struct sb_outcome *o);
 
-struct sb_zygote; /* warm mode's interpreter holder: zygote.h */
+/* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
+ * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped. */
+int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out);
 
-/* The worker's ends of a sandbox's pipes. */
-struct sb_parent_ends {
-        int pidfd;        /* init's pidfd: readable once init (and so the namespace) is gone */
-        int go_wr;
-        int ready_rd;     /* warm: init writes one byte once the root is built */
-        int script_wr;
-        int stdout_rd, stderr_rd, result_rd, setup_err_rd, status_rd;
+/* ---- the provider ------------------------------------------------------------------------ */
+
+/* What a caller asks to be run. */
+struct sb_job {
+        const char *script;
+        size_t script_len;
 };
 
+/* What the provider tells its owner about, who may log or count it (detail says why). */
+enum sb_event {
+        SB_EVENT_WARM_UNAVAILABLE,  /* an interpreter would not start: its scripts run cold */
+        SB_EVENT_WARM_FAILED,       /* a warm sandbox failed: this script runs cold */
+        SB_EVENT_PREPARE_FAILED,    /* a sandbox for the next script could not be made ahead */
+        SB_EVENT_NETNS_PER_SANDBOX, /* no private network namespace: each sandbox makes one */
+};
+typedef void (*sb_event_fn)(void *ctx, enum sb_event event, const char *detail);
 
-/* A sandbox made ahead of its script: namespaces, root, cgroup and confinement are in place
- * and the script's process is blocked reading its script. */
-struct sb_prepared {
-        bool active;     /* something to discard */
-        bool executed;   /* its script has run: only sb_discard() is left */
-        pid_t init;      /* our child */
-        struct sb_parent_ends ends;
-        struct sb_cgroup cg;
-        struct sb_limits limits;
+struct sb_provider_options {
+        unsigned id_slot;        /* a pool's worker slot, SB_ID_SLOT_PROBE or SB_ID_SLOT_RUN */
+        /* Move the caller into a network namespace of its own, which its sandboxes then share
+         * one at a time instead of making one each (faster; see spawn.c for why it is safe).
+         * Only for a caller that runs one script at a time and makes no connections. */
+        bool private_network;
+        sb_event_fn on_event;    /* may be NULL */
+        void *event_ctx;
 };
 
-/* Prepares a sandbox under limits: cold (python3 is execve()d) when zygote is NULL, else
- * warm. 0, or -errno with err set (nothing to clean up then). */
-int sb_prepare(const struct sb_limits *limits, struct sb_zygote *zygote, struct sb_prepared *p, char *err,
-               size_t errlen);
-/* Whether a prepared sandbox is still waiting (its init has not died meanwhile). */
-bool sb_prepared_usable(const struct sb_prepared *p);
-/* Kills what is left of a sandbox, waits until its PID namespace is gone and removes its
- * cgroup: for one that will not be used, and after every sb_execute(). */
-void sb_discard(struct sb_prepared *p);
+struct sb_provider;
 
-/* Runs script[0..len) in a prepared sandbox. 0: the script ran and *out says how it went (the
- * caller frees it with sb_outcome_free). -errno: the sandbox broke; err says which step and
- * why, and nothing of *out needs freeing. Either way every process of the sandbox has been
- * sent SIGKILL on return; the caller then calls sb_discard(), if it likes after answering. */
-int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_outcome *out, char *err,
-               size_t errlen);
+/* A provider for cfg's limits and supply. Starts nothing yet: interpreters start when first
+ * needed or at sb_provider_refill(). 0 with *out, or -errno with err set. */
+int sb_provider_new(const struct sb_config *cfg, const struct sb_provider_options *o, struct sb_provider **out,
+                    char *err, size_t errlen);
 
-/* sb_prepare() and sb_execute() in one call. */
-int sb_run(const struct sb_limits *limits, struct sb_zygote *zygote, const char *script, size_t len,
-           struct sb_outcome *out, char *err, size_t errlen);
+/* Runs a job in a sandbox — the one its tier keeps ready, else a new one (warm, or cold when
+ * warm is off or fails). 0: the script ran and *out says how (the caller frees it with
+ * sb_outcome_free). -errno: the sandbox broke; err says which step and why, and nothing of
+ * *out needs freeing. Every process of the sandbox has been killed on return; what is left to
+ * tear down waits for the next sb_provider_refill() or sb_provider_free(), so the caller can
+ * answer first. */
+int sb_provider_run(struct sb_provider *p, const struct sb_job *job, struct sb_outcome *out, char *err,
+                    size_t errlen);
 
-/* Moves the calling process (a worker, before it starts its interpreters) into a network
- * namespace of its own, which its sandboxes then share one at a time instead of making one
- * each; the caller sets limits->share_caller_netns = 1 on success. See spawn.c for why that is
- * safe. Returns 0, or -errno with a message in err. */
-int sb_network_private(char *err, size_t errlen);
-/* socketpair(AF_UNIX, type) made where no sandbox sees it in /proc/net/unix: in the host's
- * network namespace once sb_network_private() has moved the caller out of it. 0 or -errno. */
-int sb_socketpair_unseen(int type, int sv[2]);
+/* For idle time: tears down the last job's sandbox, restarts interpreters that died and, with
+ * prefork, prepares each tier's next sandbox. */
+void sb_provider_refill(struct sb_provider *p);
 
-/* Stops this process's init factory, the helper that clones every sandbox's init (initd.c);
- * the next sandbox starts a new one. For a process that is done making sandboxes for a while
- * and waits for all of its children (the pool's master after its start-up probe). */
-void sb_initd_stop(void);
+/* Stops everything the provider holds (its sandboxes die, their cgroups go) and frees it. */
+void sb_provider_free(struct sb_provider *p);
+
+/* Runs a known script once, cold, in a sandbox made with cfg: whether sandboxes work on this
+ * machine. 0, or -errno with the reason in problem. Stops the caller's init factory
+ * afterwards (a process that probes and then only waits for its children holds none). */
+int sb_probe(const struct sb_config *cfg, char *problem, size_t len);
+
+/* ---- the machine ------------------------------------------------------------------------- */
 
 /* Whether requests get their own memory and pids cgroups on this machine (probed once per
  * process). When not, sandboxes run with rlimits alone and sb_cgroups_problem() says why. */
@@ -120,9 +202,33 @@ bool sb_cgroups_enabled(void);
 const char *sb_cgroups_problem(void);
 /* "v1", "v2" (the unified hierarchy) or "none": what the requests' cgroups are made with. */
 const char *sb_cgroups_name(void);
+/* Removes the cgroups left by sandboxes whose owner is gone (a worker killed with sandboxes
+ * prepared, or one that left while idle). For the process that supervises the owners. */
+void sb_cgroups_sweep(void);
 
-/* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
- * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped. */
-int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out);
+/* ---- error kinds ------------------------------------------------------------------------- */
+
+/* Room for every kind, and one more: the metrics keep a counter per kind (fcgi/stats.h). */
+#define SB_ERROR_KINDS_MAX 47
+
+struct sb_error_kind {
+        const char *name;    /* the API's error_kind ("ok" for a success) */
+        int status;          /* the HTTP status it is answered with */
+        const char *message; /* the "error" text when it is always the same, else NULL */
+};
+
+/* The script's outcomes first, indexed by enum sb_status (all HTTP 200: a served request),
+ * then the errors of the request itself (the worker's and nginx's). tests/test_error_kinds.py
+ * holds nginx's pages, the sources and the README to this table (pyexec-worker
+ * --print-error-kinds). */
+extern const struct sb_error_kind sb_error_kinds[];
+extern const size_t sb_error_kind_count;
+
+/* Its position in sb_error_kinds, or -1 for a name that is not an error_kind. */
+int sb_error_kind_index(const char *name);
+
+/* Appends the shape every error answer has: {"error": message, "stdout": "", "error_kind":
+ * kind}. 0 or -ENOMEM. */
+int sb_error_json(const char *kind, const char *message, struct sbuf *out);
 
 #endif

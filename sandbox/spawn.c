@@ -101,11 +101,13 @@ static int write_proc_file(pid_t pid, const char *name, const char *text)
 }
 
 /* Sandbox uid 0 (init) and 1000 (the script) map to two unprivileged host uids of the
- * caller's id slot (config.h); nothing else is mapped, so every host file shows as owned by
+ * caller's id slot (sandbox.h); nothing else is mapped, so every host file shows as owned by
  * nobody. */
-static int write_id_maps(pid_t pid, const struct sb_limits *l, char *err, size_t errlen)
+static int write_id_maps(pid_t pid, const struct sb_limits *l, const struct sb_placement *where, char *err,
+                         size_t errlen)
 {
-        unsigned host = l->uid_base + 2 * (l->id_slot < SB_ID_SLOTS ? l->id_slot : SB_ID_SLOT_RUN);
+        unsigned slot = where->id_slot < SB_ID_SLOTS ? where->id_slot : SB_ID_SLOT_RUN;
+        unsigned host = l->uid_base + 2 * slot;
         char map[96];
         snprintf(map, sizeof(map), "0 %u 1\n%u %u 1\n", host, SB_SCRIPT_UID, host + 1);
         int r = write_proc_file(pid, "uid_map", map);
@@ -120,7 +122,7 @@ static int write_id_maps(pid_t pid, const struct sb_limits *l, char *err, size_t
         return r;
 }
 
-int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struct sb_parent_ends *ends,
+int sb_spawn_init(const struct sb_limits *limits, const struct sb_placement *where, bool inject, pid_t *pid, struct sb_parent_ends *ends,
                   struct sb_child_ends *kept, char *err, size_t errlen)
 {
         struct sb_child_ctx ctx = { .limits = *limits, .inject = inject, .go_rd = -1, .ready_wr = -1 };
@@ -146,7 +148,7 @@ int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struc
          * its cgroup, so the cgroup it sees as its root is its own. The pidfd is a handle on
          * init that no pid reuse can fool. */
         int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
-        if (!limits->share_caller_netns)
+        if (!where->share_caller_netns)
                 flags |= CLONE_NEWNET;
         int fds[SB_INIT_SLOTS] = { [SB_INIT_GO] = ctx.go_rd, [SB_INIT_SETUP_ERR] = c->setup_err_wr,
                                    [SB_INIT_READY] = ctx.ready_wr, [SB_INIT_STATUS] = c->status_wr,
@@ -159,7 +161,7 @@ int sb_spawn_init(const struct sb_limits *limits, bool inject, pid_t *pid, struc
         r = sb_initd_clone(flags, inject, fds, &child, &e.pidfd, err, errlen);
         if (r < 0)
                 goto out;
-        r = write_id_maps(child, limits, err, errlen);
+        r = write_id_maps(child, limits, where, err, errlen);
         if (r < 0) {
                 (void)syscall(SYS_pidfd_send_signal, e.pidfd, SIGKILL, NULL, 0);
                 while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)

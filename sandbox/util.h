@@ -21,21 +21,6 @@ static inline void closep(int *fd)
 #define cleanup_free __attribute__((cleanup(freep)))
 #define cleanup_fd __attribute__((cleanup(closep)))
 
-/* Hands ownership out of a cleanup-annotated variable. */
-static inline void *steal_ptr(void *pp)
-{
-        void **p = pp;
-        void *v = *p;
-        *p = NULL;
-        return v;
-}
-static inline int steal_fd(int *fd)
-{
-        int v = *fd;
-        *fd = -1;
-        return v;
-}
-
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Writes all of buf, retrying on EINTR and short writes. 0 or -errno. */

@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 
 #include "internal.h"
-#include "errors.h"
 #include "jsontext.h"
 #include "sandbox.h"
 #include "verdict.h"
@@ -37,6 +36,12 @@ static void set_error(struct sb_outcome *o, enum sb_status s, const char *fmt, .
         o->status = s;
         o->message.len = 0;
         (void)sbuf_puts(&o->message, msg);
+}
+
+/* An outcome whose text is always the same: the table's (errors.c). */
+static void set_fixed_error(struct sb_outcome *o, enum sb_status s)
+{
+        set_error(o, s, "%s", sb_error_kinds[s].message);
 }
 
 static enum sb_status status_from_kind(const char *kind)
@@ -72,7 +77,11 @@ static bool parse_error_frame(const char *json, size_t len, struct sb_outcome *o
                 goto exit;
         o->status = s;
         o->message.len = 0;
-        if (sbuf_append(&o->message, json_object_get_string(message), (size_t)json_object_get_string_len(message)) < 0)
+        /* A kind with one fixed text has it from the table, whatever the frame says. */
+        if (sb_error_kinds[s].message)
+                set_fixed_error(o, s);
+        else if (sbuf_append(&o->message, json_object_get_string(message),
+                             (size_t)json_object_get_string_len(message)) < 0)
                 goto exit;
         if (json_object_object_get_ex(root, "traceback", &tb) && json_object_is_type(tb, json_type_string) &&
             s == SB_EXCEPTION)
@@ -160,7 +169,7 @@ static void decide_frame(const struct sb_limits *l, const struct frame *fr, stru
         /* Garbage, a second frame, a number the runner cannot write: the script wrote to the
          * channel itself (a whole frame of its own would have passed, as any value it could
          * have returned). Not the script's exception, and not a result. */
-        set_error(o, SB_CHANNEL_TAMPERED, "Script execution error: the result channel was written to by the script");
+        set_fixed_error(o, SB_CHANNEL_TAMPERED);
 }
 
 /* ---- the decision ---------------------------------------------------------------------- */
@@ -215,7 +224,7 @@ static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_fa
                 set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", limit_s);
         /* Any OOM kill in the sandbox's cgroup is a memory blow-up, whichever process it hit. */
         else if (limit_s || st->oom_killed)
-                set_error(o, SB_MEMORY_LIMIT, "Script execution error: Memory limit exceeded");
+                set_fixed_error(o, SB_MEMORY_LIMIT);
         return limit_s || st->oom_killed;
 }
 

@@ -332,7 +332,7 @@ static __attribute__((noreturn)) void become_script_process(const struct zy_inje
         if ((r = write_text_file("/proc/self/oom_score_adj", 0, "1000")) < 0)
                 sb_setup_failed(&ctx, "writing oom_score_adj", r);
         int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-        if (!req->limits.share_caller_netns)
+        if (!req->share_caller_netns)
                 flags |= CLONE_NEWNET;
         if (relay)
                 flags |= CLONE_NEWPID;

@@ -122,14 +122,14 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
         return 0;
 }
 
-int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, int init_pidfd, const struct sb_child_ends *ends,
+int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, bool share_caller_netns, int init_pidfd, const struct sb_child_ends *ends,
                      const int *cgroup_fds, int ncgroups, pid_t *pid, char *err, size_t errlen)
 {
         if (z->sock < 0) {
                 snprintf(err, errlen, "the zygote is not running");
                 return -ENOTCONN;
         }
-        struct zy_inject req = { .limits = *l, .ncgroups = ncgroups };
+        struct zy_inject req = { .limits = *l, .share_caller_netns = share_caller_netns, .ncgroups = ncgroups };
         int fds[ZY_INJECT_FDS_MAX] = { [ZY_FD_PIDFD] = init_pidfd, [ZY_FD_SCRIPT] = ends->script_rd,
                                        [ZY_FD_STDOUT] = ends->stdout_wr, [ZY_FD_STDERR] = ends->stderr_wr,
                                        [ZY_FD_RESULT] = ends->result_wr, [ZY_FD_SETUP_ERR] = ends->setup_err_wr,

@@ -13,6 +13,8 @@
 
 #include "sandbox.h"
 
+struct sb_child_ends;
+
 struct sb_zygote {
         pid_t pid;
         int sock; /* SOCK_SEQPACKET to the zygote */
@@ -29,9 +31,10 @@ struct sb_child_ends;
  * sandbox's whose root is built: a fork of the interpreter that joins the cgroups whose
  * cgroup.procs files are cgroup_fds[0..ncgroups), then init's namespaces, and runs the
  * script process's recipe on ends. The zygote reports its end on ends->status_wr and then
- * kills init. The caller keeps (and closes) every descriptor it passed. 0, or -errno with err
+ * kills init. share_caller_netns: whether init shares the caller's network namespace (struct
+ * sb_placement). The caller keeps (and closes) every descriptor it passed. 0, or -errno with err
  * set. */
-int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, int init_pidfd, const struct sb_child_ends *ends,
+int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, bool share_caller_netns, int init_pidfd, const struct sb_child_ends *ends,
                      const int *cgroup_fds, int ncgroups, pid_t *pid, char *err, size_t errlen);
 /* Whether the zygote is still running. */
 bool sb_zygote_alive(struct sb_zygote *z);

@@ -4,8 +4,10 @@
 
 #include <sys/types.h>
 
+#include <stdbool.h>
+
 #include "cgroup.h"
-#include "config.h"
+#include "sandbox.h"
 
 /* The zygote's end of the control socket. */
 #define ZY_CONTROL_FD 3
@@ -20,6 +22,7 @@ struct zy_hello {
  * ncgroups cgroup.procs descriptors for the process to join. */
 struct zy_inject {
         struct sb_limits limits;
+        bool share_caller_netns; /* struct sb_placement */
         int ncgroups;
 };
 enum zy_inject_fd {

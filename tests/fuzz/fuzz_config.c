@@ -1,4 +1,4 @@
-/* fuzz_config.c — sb_limits_load() on any file: the input is written to a memfd and loaded
+/* fuzz_config.c — sb_config_load() on any file: the input is written to a memfd and loaded
  * through /proc/self/fd, so the parser reads it exactly as it reads config/pyexec.conf.
  *
  * Oracles: a file that loads leaves every value in its documented range; one that does not
@@ -12,34 +12,39 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "sandbox.h"
 #include "util.h"
 
-static bool in_range(const struct sb_limits *l)
+static bool in_range(const struct sb_config *c)
 {
+        const struct sb_limits *l = &c->limits;
+        const struct sb_supply *s = &c->supply;
         return l->wall_time_s >= 1 && l->wall_time_s <= 3600 && l->cpu_time_s >= 1 && l->cpu_time_s <= 3600 &&
                l->memory_mb >= 64 && l->memory_mb <= (1 << 20) && l->max_processes >= 2 &&
-               l->script_max_bytes >= 1 && l->body_max_bytes >= 16 && l->result_max_bytes >= 16 &&
-               l->warm <= 1 && l->prefork <= 1 && l->warm_tiers <= 1 && l->workers >= 1 && l->workers <= 256 &&
-               memchr(l->warm_preload, '\0', sizeof(l->warm_preload)) != NULL;
+               l->script_max_bytes >= 1 && c->service.body_max_bytes >= 16 && l->result_max_bytes >= 16 &&
+               s->warm <= 1 && s->prefork <= 1 && s->warm_tiers <= 1 && c->service.workers >= 1 &&
+               c->service.workers <= 256 && memchr(s->warm_preload, '\0', sizeof(s->warm_preload)) != NULL;
 }
 
-/* Field by field: the struct's padding is not part of its value. */
-static bool same(const struct sb_limits *a, const struct sb_limits *b)
+/* Field by field: the structs' padding is not part of their value. */
+static bool same(const struct sb_config *x, const struct sb_config *y)
 {
+        const struct sb_limits *a = &x->limits, *b = &y->limits;
+        const struct sb_supply *p = &x->supply, *q = &y->supply;
+        const struct sb_service *s = &x->service, *t = &y->service;
         return a->wall_time_s == b->wall_time_s && a->cpu_time_s == b->cpu_time_s && a->memory_mb == b->memory_mb &&
                a->max_processes == b->max_processes && a->max_open_files == b->max_open_files &&
                a->tmp_size_mb == b->tmp_size_mb && a->tmp_inodes == b->tmp_inodes &&
-               a->script_max_bytes == b->script_max_bytes && a->body_max_bytes == b->body_max_bytes &&
-               a->stdout_max_bytes == b->stdout_max_bytes && a->result_max_bytes == b->result_max_bytes &&
-               a->uid_base == b->uid_base && a->warm == b->warm && a->prefork == b->prefork &&
-               strcmp(a->warm_preload, b->warm_preload) == 0 && a->warm_tiers == b->warm_tiers &&
-               a->workers == b->workers && a->queue_slots == b->queue_slots &&
-               a->queue_timeout_ms == b->queue_timeout_ms && a->share_caller_netns == b->share_caller_netns;
+               a->script_max_bytes == b->script_max_bytes && a->stdout_max_bytes == b->stdout_max_bytes &&
+               a->result_max_bytes == b->result_max_bytes && a->require_cgroups == b->require_cgroups &&
+               a->uid_base == b->uid_base && p->warm == q->warm && p->prefork == q->prefork &&
+               strcmp(p->warm_preload, q->warm_preload) == 0 && p->warm_tiers == q->warm_tiers &&
+               s->workers == t->workers && s->queue_slots == t->queue_slots &&
+               s->queue_timeout_ms == t->queue_timeout_ms && s->body_max_bytes == t->body_max_bytes;
 }
 
 /* Loads text[0..size) as a config file over the defaults. */
-static int load(const void *text, size_t size, struct sb_limits *l, char *err, size_t errlen)
+static int load(const void *text, size_t size, struct sb_config *l, char *err, size_t errlen)
 {
         static int fd = -1;
         static char path[64];
@@ -51,9 +56,9 @@ static int load(const void *text, size_t size, struct sb_limits *l, char *err, s
         }
         if (ftruncate(fd, 0) < 0 || pwrite(fd, text, size, 0) != (ssize_t)size)
                 abort();
-        sb_limits_default(l);
+        sb_config_default(l);
         memset(err, 'x', errlen);
-        return sb_limits_load(l, path, err, errlen);
+        return sb_config_load(l, path, err, errlen);
 }
 
 /* The text with '#' put in front of every line. The caller frees it. */
@@ -75,7 +80,7 @@ static char *commented(const uint8_t *data, size_t size, size_t *len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        struct sb_limits l, def;
+        struct sb_config l, def;
         char err[256];
         int r = load(data, size, &l, err, sizeof(err));
         if (r == 0 && !in_range(&l))
@@ -86,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t clen;
         char *c = commented(data, size, &clen);
         r = load(c, clen, &l, err, sizeof(err));
-        sb_limits_default(&def);
+        sb_config_default(&def);
         /* A NUL byte may be refused; anything else commented out must load as the defaults. */
         if (r == 0 ? !same(&l, &def) : !memchr(data, '\0', size))
                 abort();

@@ -20,15 +20,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, data, size);
         body[size] = '\0';
 
-        struct sb_limits limits;
-        sb_limits_default(&limits);
-        limits.script_max_bytes = 64; /* small, so that the 413 path is reached too */
+        struct sb_config config;
+        sb_config_default(&config);
+        config.limits.script_max_bytes = 64; /* small, so that the 413 path is reached too */
         char *script = NULL;
         size_t script_len = 0;
         struct api_error e = { 0 };
-        int r = request_parse_execute(body, size, &limits, &script, &script_len, &e);
+        int r = request_parse_execute(body, size, &config, &script, &script_len, &e);
         if (r == 0) {
-                if (!script || script_len > limits.script_max_bytes || jt_validate(body, size, 128) != 0)
+                if (!script || script_len > config.limits.script_max_bytes || jt_validate(body, size, 128) != 0)
                         abort();
                 free(script);
         } else if (r != -1 || script || (e.status != 400 && e.status != 413) ||

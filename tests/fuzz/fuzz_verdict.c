@@ -41,8 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         uint8_t flags = data[0];
         data++, size--;
-        struct sb_limits limits;
-        sb_limits_default(&limits);
+        struct sb_config config;
+        sb_config_default(&config);
+        struct sb_limits limits = config.limits;
         struct sb_outcome out = { 0 };
         struct sb_run_facts facts = {
                 .out = &out,

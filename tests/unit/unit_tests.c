@@ -14,7 +14,6 @@
 
 #include "../../fcgi/http.h"
 #include "../../fcgi/request.h"
-#include "config.h"
 #include "imports.h"
 #include "internal.h"
 #include "jsontext.h"
@@ -276,11 +275,11 @@ struct parsed {
 /* The script limit is 32 bytes here, to test it cheaply. */
 static struct parsed parse(const char *body, size_t len)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
-        l.script_max_bytes = 32;
+        struct sb_config c;
+        sb_config_default(&c);
+        c.limits.script_max_bytes = 32;
         struct parsed p = { 0 };
-        p.r = request_parse_execute(body, len, &l, &p.script, &p.len, &p.e);
+        p.r = request_parse_execute(body, len, &c, &p.script, &p.len, &p.e);
         return p;
 }
 
@@ -419,6 +418,13 @@ static void test_signal_names(void)
 }
 
 /* sb_decide() on a result channel's bytes, as collected; status < 0: init's report never came. */
+static struct sb_limits default_limits(void)
+{
+        struct sb_config c;
+        sb_config_default(&c);
+        return c.limits;
+}
+
 static void decide(struct sb_outcome *o, const struct sb_limits *l, const char *frame, size_t len, bool overflowed,
                    int status)
 {
@@ -438,8 +444,7 @@ static void decide(struct sb_outcome *o, const struct sb_limits *l, const char *
 
 static void test_decide_result_limit_is_exact(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         l.result_max_bytes = 16;
         struct sb_outcome o;
         const char at[] = "R123456789012 123456789\n\"xxxxxxxxxxxxxx\""; /* 16 bytes of JSON */
@@ -459,8 +464,7 @@ static void test_decide_result_limit_is_exact(void)
 
 static void test_decide_keeps_usage_on_overflow(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         struct sb_outcome o;
         decide(&o, &l, "R250 9000\n\"aaaa", 15, true, -1);
         CHECK(o.status == SB_RESULT_TOO_LARGE);
@@ -474,8 +478,7 @@ static void test_decide_keeps_usage_on_overflow(void)
 
 static void test_decide_tampered_frames(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         const char *tampered[] = { "garbage", "R0 0\n1R0 0\n2", "R0 0\n", "R0 0\n1e999", "R0 0\n[-1e999]",
                                    "E0 0\n{}",
                                    "E0 0\n{\"kind\": \"exception\", \"kind\": \"no_main\", \"message\": \"m\"}",
@@ -503,8 +506,7 @@ static void test_decide_tampered_frames(void)
 
 static void test_decide_repeated_names_not_serializable(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         struct sb_outcome o;
         const char frame[] = "R0 0\n{\"1\": \"int\", \"1\": \"str\"}";
         decide(&o, &l, frame, strlen(frame), false, 0);
@@ -516,8 +518,7 @@ static void test_decide_repeated_names_not_serializable(void)
 
 static void test_decide_real_time_signal(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         struct sb_outcome o;
         decide(&o, &l, "", 0, false, SIGRTMIN + 3); /* a wait status of "killed by signal 37" */
         CHECK(o.status == SB_KILLED && o.term_signal == SIGRTMIN + 3);
@@ -530,8 +531,7 @@ static void test_decide_real_time_signal(void)
 /* sb_decide() on a status report and a frame; the caller frees *o. */
 static void decide_report(const struct sb_init_report *rep, const char *frame, struct sb_outcome *o)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         *o = (struct sb_outcome){ 0 };
         struct sb_run_facts f = { .out = o, .cgroup_peak = -1, .cgroup_cpu_ms = -1 };
         sbuf_append(&f.status, rep, sizeof(*rep));
@@ -567,7 +567,7 @@ static void test_decide_corrupt_report_does_not_overflow(void)
 
 /* ---- config ---------------------------------------------------------------------------- */
 
-static int load_bytes(struct sb_limits *l, const char *text, size_t len, char *err, size_t errlen)
+static int load_bytes(struct sb_config *c, const char *text, size_t len, char *err, size_t errlen)
 {
         char path[] = "/tmp/pyexec-unit-XXXXXX";
         int fd = mkstemp(path);
@@ -576,56 +576,56 @@ static int load_bytes(struct sb_limits *l, const char *text, size_t len, char *e
         if (write_all(fd, text, len) < 0)
                 abort();
         close(fd);
-        int r = sb_limits_load(l, path, err, errlen);
+        int r = sb_config_load(c, path, err, errlen);
         unlink(path);
         return r;
 }
 
-static int load_text(struct sb_limits *l, const char *text, char *err, size_t errlen)
+static int load_text(struct sb_config *c, const char *text, char *err, size_t errlen)
 {
-        return load_bytes(l, text, strlen(text), err, errlen);
+        return load_bytes(c, text, strlen(text), err, errlen);
 }
 
 static void test_config_parse(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_config c;
+        sb_config_default(&c);
         char err[256] = "";
-        CHECK(load_text(&l, "# c\n wall_time_s = 3  # x\n\nmemory_mb=256\n", err, sizeof(err)) == 0);
-        CHECK(l.wall_time_s == 3 && l.memory_mb == 256 && l.cpu_time_s == 10);
-        CHECK(load_text(&l, "wall_time_s = 0\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&c, "# c\n wall_time_s = 3  # x\n\nmemory_mb=256\n", err, sizeof(err)) == 0);
+        CHECK(c.limits.wall_time_s == 3 && c.limits.memory_mb == 256 && c.limits.cpu_time_s == 10);
+        CHECK(load_text(&c, "wall_time_s = 0\n", err, sizeof(err)) == -EINVAL);
         CHECK(strstr(err, "wall_time_s") != NULL);
-        CHECK(load_text(&l, "wal_time_s = 3\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&c, "wal_time_s = 3\n", err, sizeof(err)) == -EINVAL);
         CHECK(strstr(err, "unknown setting 'wal_time_s'") != NULL);
-        CHECK(load_text(&l, "memory_mb = -5\n", err, sizeof(err)) == -EINVAL);
-        CHECK(load_text(&l, "memory_mb = 12x\n", err, sizeof(err)) == -EINVAL);
-        CHECK(load_text(&l, "memory_mb\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&c, "memory_mb = -5\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&c, "memory_mb = 12x\n", err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&c, "memory_mb\n", err, sizeof(err)) == -EINVAL);
 }
 
 /* A setting past the 511th byte of a comment stays in the comment (it used to be read as a
  * line of its own), long lines load whole, and a NUL byte is refused: tests/fuzz/corpus/config. */
 static void test_config_long_lines_and_nul(void)
 {
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_config c;
+        sb_config_default(&c);
         char err[256] = "", text[2100];
         snprintf(text, sizeof(text), "#%01000d wall_time_s = 1\n", 0);
-        CHECK(load_text(&l, text, err, sizeof(err)) == 0);
-        CHECK(l.wall_time_s == 10);
+        CHECK(load_text(&c, text, err, sizeof(err)) == 0);
+        CHECK(c.limits.wall_time_s == 10);
         snprintf(text, sizeof(text), "wall_time_s = %01000d3 # %01000d\n", 0, 0);
-        CHECK(load_text(&l, text, err, sizeof(err)) == 0);
-        CHECK(l.wall_time_s == 3);
-        CHECK(load_bytes(&l, "memory_mb = 256\0 x\n", 18, err, sizeof(err)) == -EINVAL);
+        CHECK(load_text(&c, text, err, sizeof(err)) == 0);
+        CHECK(c.limits.wall_time_s == 3);
+        CHECK(load_bytes(&c, "memory_mb = 256\0 x\n", 18, err, sizeof(err)) == -EINVAL);
         CHECK(strstr(err, ":1: a NUL byte") != NULL);
 }
 
 static void test_config_shipped_file_matches_defaults(void)
 {
-        struct sb_limits def, shipped;
-        sb_limits_default(&def);
-        sb_limits_default(&shipped);
+        struct sb_config def, shipped;
+        sb_config_default(&def);
+        sb_config_default(&shipped);
         char err[256];
-        int r = sb_limits_load(&shipped, "config/pyexec.conf", err, sizeof(err));
+        int r = sb_config_load(&shipped, "config/pyexec.conf", err, sizeof(err));
         if (r < 0)
                 fprintf(stderr, "  %s\n", err);
         CHECK(r == 0);
@@ -635,21 +635,21 @@ static void test_config_shipped_file_matches_defaults(void)
 /* What --print-config writes loads back as the same settings (serve.sh reads it). */
 static void test_config_print_round_trip(void)
 {
-        struct sb_limits l, back;
-        sb_limits_default(&l);
-        l.wall_time_s = 7;
-        snprintf(l.warm_preload, sizeof(l.warm_preload), "numpy scipy");
+        struct sb_config c, back;
+        sb_config_default(&c);
+        c.limits.wall_time_s = 7;
+        snprintf(c.supply.warm_preload, sizeof(c.supply.warm_preload), "numpy scipy");
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
-        CHECK(f && sb_limits_print(&l, f) == 0);
+        CHECK(f && sb_config_print(&c, f) == 0);
         fclose(f);
         CHECK(strstr(text, "wall_time_s=7\n") && strstr(text, "warm_preload=numpy scipy\n"));
-        sb_limits_default(&back);
-        back.wall_time_s = 1;
+        sb_config_default(&back);
+        back.limits.wall_time_s = 1;
         char err[256];
         CHECK(load_text(&back, text, err, sizeof(err)) == 0);
-        CHECK(memcmp(&l, &back, sizeof(l)) == 0);
+        CHECK(memcmp(&c, &back, sizeof(c)) == 0);
         free(text);
 }
 
@@ -667,8 +667,7 @@ static void test_config_uid_block_must_be_free(void)
 {
         char dir[] = "/tmp/pyexec-etc-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
-        struct sb_limits l;
-        sb_limits_default(&l);
+        struct sb_limits l = default_limits();
         char err[512] = "";
         /* Debian's first subordinate range, and users below the default block: free. */
         write_etc(dir, "alice:100000:65536\n", "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n");
