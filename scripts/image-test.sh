@@ -21,6 +21,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
 image=${IMAGE:-pyexec}
 base=debian:bookworm-slim
 base_cache=${BASE_CACHE:-/var/cache/pyexec-image}
@@ -73,23 +75,8 @@ say() { echo "image-test: $*" >&2; }
 [ "$(id -u)" = 0 ] || { say "run as root (podman is used rootful)"; exit 1; }
 
 # ---- tools ---------------------------------------------------------------------------------
-packages="podman runc python3-yaml netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs catatonit debootstrap
-curl python3 python3-pytest"
-missing=""
-for p in $packages; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-        say "installing$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        # shellcheck disable=SC2010
-        if [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ]; then
-                apt-get update -q
-        fi
-        # shellcheck disable=SC2086
-        apt-get install -y -q --no-install-recommends $missing ||
-                { apt-get update -q && apt-get install -y -q --no-install-recommends $missing; }
-fi
+ensure_packages podman runc python3-yaml netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs \
+        catatonit debootstrap curl python3 python3-pytest
 
 # --userns=auto takes the container's uids from the "containers" entries of /etc/subuid and
 # /etc/subgid; give them a range far from any login user's.
