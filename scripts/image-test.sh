@@ -28,33 +28,19 @@ base=debian:bookworm-slim
 base_cache=${BASE_CACHE:-/var/cache/pyexec-image}
 container=pyexec-image-test-$$
 
-# The least privilege the sandbox needs (deploy/README.md says why each flag is there and what
-# fails without it; --probe-privileges shows it on this machine):
-#   --userns=auto:size=65536       container root is not host root (as with Kubernetes
-#                                  hostUsers: false): the unmasked /proc stays harmless
-#   --cap-drop=all --cap-add=...   SETUID/SETGID: the worker writes the sandbox's two-line
-#                                  uid_map, nginx and spawn-fcgi switch to www-data; CHOWN:
-#                                  nginx's temp dirs and the pool's socket
-#   no-new-privileges              nothing in the image needs setuid binaries
-#   seccomp=deploy/seccomp-pyexec.json
-#                                  the runtime's default profile plus sethostname (the
-#                                  sandbox names its own UTS namespace)
-#   unmask=/proc/*                 the kernel mounts a new procfs in a user namespace only when
-#                                  the container's /proc is fully visible (nothing masked or
-#                                  mounted over any of it); /sys stays masked
-#   --read-only --tmpfs /run/pyexec  the service writes only its run directory
+# The least privilege the sandbox needs: deploy/run-flags says why each flag is there,
+# deploy/README.md what fails without it; --probe-privileges shows it on this machine.
+# A path into the checkout (=deploy/...) is made absolute, as podman reads it from its own
+# working directory.
+read_run_flags() {
+        sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v -e '^#' -e '^$' |
+                sed "s|=deploy/|=$top/deploy/|"
+}
+mapfile -t least_flags < <(read_run_flags deploy/run-flags)
+[ ${#least_flags[@]} -gt 0 ] || { echo "image-test: no flags in deploy/run-flags" >&2; exit 1; }
 # --runtime runc and the two --ulimit are for this machine (crun fails on its hybrid cgroups;
 # root here lacks CAP_SYS_RESOURCE, so podman's default nofile limit cannot be set).
 host_flags=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
-# shellcheck disable=SC2054 # (commas inside --cap-add)
-least_flags=(
-        --userns=auto:size=65536
-        --cap-drop=all --cap-add=CHOWN,SETUID,SETGID
-        --security-opt=no-new-privileges
-        "--security-opt=seccomp=$top/deploy/seccomp-pyexec.json"
-        "--security-opt=unmask=/proc/*"
-        --read-only --tmpfs=/run/pyexec
-)
 if [ -n "${PYEXEC_RUN_FLAGS:-}" ]; then
         # shellcheck disable=SC2206
         run_flags=("${host_flags[@]}" $PYEXEC_RUN_FLAGS)
