@@ -164,7 +164,7 @@ test-cgroup2: deps all
 
 # Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
 bench: deps all
-	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	@command -v wrk >/dev/null || sh -c '. scripts/lib/apt.sh && ensure_packages wrk' bench
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 # The seed examples against any running instance, over HTTP only:

@@ -1,9 +1,9 @@
 """The deployment files agree with each other and with the image (fast; no podman needed).
 
 Dockerfile, deploy/*.yaml (Kubernetes and Cloud Run), deploy/seccomp-pyexec.json,
-deploy/README.md and scripts/image-test.sh describe one service: port 8080, /health for
-readiness and /healthz for liveness, the pool's memory, and the container privileges the
-sandbox needs (the ones scripts/image-test.sh actually runs the image with).
+deploy/README.md and deploy/run-flags describe one service: port 8080, /health for readiness and
+/healthz for liveness, the pool's memory, and the container privileges the sandbox needs
+(deploy/run-flags, the ones scripts/image-test.sh actually runs the image with).
 """
 import glob
 import json
@@ -247,7 +247,7 @@ def test_deployment_security_context_matches_the_tested_podman_flags():
     assert sc.get("allowPrivilegeEscalation") is False
     assert sc.get("procMount") == "Unmasked"
     assert sc["capabilities"]["drop"] == ["ALL"]
-    assert set(sc["capabilities"]["add"]) == image_test_caps()
+    assert set(sc["capabilities"]["add"]) == run_flags_caps()
     assert sc["seccompProfile"]["type"] in ("Unconfined", "Localhost")
     if sc["seccompProfile"]["type"] == "Localhost":
         assert sc["seccompProfile"]["localhostProfile"].endswith(".json")
@@ -355,27 +355,40 @@ def test_seccomp_profile_is_what_the_generator_makes():
         "deploy/seccomp-pyexec.json is stale: python3 deploy/make-seccomp-profile.py > deploy/seccomp-pyexec.json"
 
 
-def image_test_least_flags():
-    """The words of the least_flags array in scripts/image-test.sh (the flags it tests)."""
-    text = read("scripts", "image-test.sh")
-    m = re.search(r"^least_flags=\((.*?)^\)", text, re.M | re.S)
-    assert m, "scripts/image-test.sh has no least_flags=( ... )"
-    body = "\n".join(line.split("#", 1)[0] for line in m.group(1).splitlines())
-    return [w.replace("$top/", "") for w in shlex.split(body)]
+def run_flags():
+    """The flags of deploy/run-flags (the ones scripts/image-test.sh tests): one per line, each
+    one argument as is; empty lines and # comments skipped."""
+    lines = (line.strip() for line in read("deploy", "run-flags").splitlines())
+    flags = [line for line in lines if line and not line.startswith("#")]
+    assert flags, "deploy/run-flags has no flags"
+    return flags
 
 
-def image_test_caps():
-    caps = [w.split("=", 1)[1] for w in image_test_least_flags() if w.startswith("--cap-add=")]
-    assert caps, "image-test.sh adds no capabilities"
+def run_flags_caps():
+    caps = [w.split("=", 1)[1] for w in run_flags() if w.startswith("--cap-add=")]
+    assert caps, "deploy/run-flags adds no capabilities"
     return set(",".join(caps).split(","))
+
+
+def readme_podman_run_flags():
+    """The flags of deploy/README.md's `podman run` example, between its fixed part (name, port)
+    and the image name, as the shell would pass them."""
+    readme = read("deploy", "README.md")
+    m = re.search(r"^podman run -d --name pyexec -p 8080:8080 \\\n(.*?)^  pyexec$", readme, re.M | re.S)
+    assert m, "deploy/README.md has no `podman run -d --name pyexec -p 8080:8080 ... pyexec` example"
+    return shlex.split(m.group(1).replace("\\\n", " "))
+
+
+def test_image_test_runs_the_run_flags():
+    assert "read_run_flags deploy/run-flags" in read("scripts", "image-test.sh"), \
+        "scripts/image-test.sh does not take the flags it tests from deploy/run-flags"
 
 
 def test_readme_documents_the_tested_flags():
     readme = read("deploy", "README.md")
-    flags = image_test_least_flags()
+    flags = run_flags()
     assert "--cap-drop=all" in flags
-    for f in flags:
-        assert f in readme, f"deploy/README.md does not show the tested flag {f}"
+    assert readme_podman_run_flags() == flags, "deploy/README.md's podman run differs from deploy/run-flags"
     assert "--execution-environment gen2" in readme
     assert "gcloud run deploy" in readme
 
