@@ -25,7 +25,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from conftest import Service, config_with  # noqa: E402  (the same start-up the tests use)
+from helpers import Service, config_with  # noqa: E402  (the same start-up the tests use)
 
 SCRIPTS = {
     "hello": ('def main():\n    return "hello world"\n', "hello world"),

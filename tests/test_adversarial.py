@@ -37,7 +37,7 @@ import zlib
 
 import pytest
 
-from client import BUILD, ROOT, parse_json_strict, post_execute, request
+from helpers import BUILD, ROOT, parse_json_strict, post_execute, request
 
 PYEXEC_RUN = os.path.join(BUILD, "pyexec-run")
 DEFAULT_CONFIG = os.path.join(ROOT, "config", "pyexec.conf")

@@ -5,7 +5,7 @@ import os
 import time
 import uuid
 
-from client import assert_json_content_type, post_execute
+from helpers import assert_json_content_type, post_execute
 
 MiB = 1024 * 1024
 TIMEOUT_MSG = "Script execution timed out (10 seconds)"

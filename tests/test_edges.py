@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from client import parse_json_strict, post_execute, request
+from helpers import parse_json_strict, post_execute, request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYEXEC_RUN = os.path.join(ROOT, "build", "pyexec-run")

@@ -18,8 +18,7 @@ import time
 
 import pytest
 
-from client import post_execute
-from conftest import ROOT, Service, config_with, stop_service
+from helpers import ROOT, Service, config_with, post_execute, stop_service
 
 CANARY = "PYEXEC-CANARY-7f3a9c1e"
 

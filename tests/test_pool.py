@@ -17,27 +17,16 @@ import http.client
 
 import pytest
 
-from client import parse_json_strict
-from conftest import start_service, stop_service, config_with
+from helpers import config_with, post_execute, start_service, stop_service
 
 SPIN = "def main():\n    while True:\n        pass\n"
 SLEEP = "import time\ndef main():\n    time.sleep({s})\n    return 'slept'\n"
 HELLO = "def main():\n    return 'hello'\n"
 
 
-def post(url, script, timeout=120, source=None):
-    """POST /execute; returns (status, headers, body as parsed JSON). Fails on non-JSON."""
-    host, port = url.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout,
-                                      source_address=(source, 0) if source else None)
-    try:
-        conn.request("POST", "/execute", body=json.dumps({"script": script}),
-                     headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        raw = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, parse_json_strict(raw)
-    finally:
-        conn.close()
+def post(url, script):
+    """post_execute() with room for a wait in the pool's queue: (status, headers, parsed JSON)."""
+    return post_execute(url, script, timeout=120)
 
 
 def get(url, path, timeout=10, source=None):

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from client import BUILD, parse_json_strict, sanitizer_reports
+from helpers import BUILD, parse_json_strict, sanitizer_reports
 
 PYEXEC_RUN = os.path.join(BUILD, "pyexec-run")
 
