@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from helpers import BUILD, Service, start_service, stop_service
+from helpers import (BUILD, FAST_CPU_S, FAST_WALL_S, Service, remove_suite_configs, start_service, stop_service,
+                     suite_config)
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +46,24 @@ def base_url(request):
 def pyexec_run():
     """Path of the standalone runner, for tests of the sandbox without HTTP."""
     return os.path.join(BUILD, "pyexec-run")
+
+
+# ---- the adversarial suite (tests/test_adversarial_*.py) ----------------------------------
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_suite_configs():
+    """The config files helpers.suite_config() made for a module, deleted after it."""
+    yield
+    remove_suite_configs()
+
+
+@pytest.fixture(scope="module")
+def fast_config():
+    """A 3-second wall clock and 2 seconds of CPU."""
+    return suite_config(wall_time_s=FAST_WALL_S, cpu_time_s=FAST_CPU_S)
+
+
+@pytest.fixture(params=["warm", "cold"])
+def mode(request):
+    """For the cases that run in both sandbox modes."""
+    return request.param

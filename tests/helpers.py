@@ -1,11 +1,13 @@
 """The test suite's shared helpers (stdlib only); conftest.py holds the fixtures, and no test
-file imports another (nor conftest.py). In three parts:
+file imports another (nor conftest.py). In four parts:
 
-  paths and JSON   the checkout and the build under test, sanitizer reports, strict RFC 8259
-                   parsing of every answer
-  HTTP             one request exactly as given, POST /execute
-  the service      scripts/serve.sh started and stopped as `make run` does, and the checks
-                   that nothing of it is left afterwards
+  paths and JSON        the checkout and the build under test, sanitizer reports, strict
+                        RFC 8259 parsing of every answer
+  HTTP                  one request exactly as given, POST /execute
+  the service           scripts/serve.sh started and stopped as `make run` does, and the
+                        checks that nothing of it is left afterwards
+  the sandbox directly  build/pyexec-run on a script, and host processes by marker: the
+                        adversarial suite's (tests/test_adversarial_*.py, listed there)
 """
 
 import decimal
@@ -17,9 +19,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import textwrap
 import time
 import urllib.parse
 import urllib.request
+import uuid
 
 JSON_CT = "application/json"
 
@@ -30,6 +34,7 @@ JSON_CT = "application/json"
 # checkout), e.g. build-san for `make test SANITIZE=1`. scripts/serve.sh honours it too.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("PYEXEC_BUILD", "build"))
+PYEXEC_RUN = os.path.join(BUILD, "pyexec-run")
 
 # How ASan, LSan and UBSan reports begin (their warnings are not failures).
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -295,3 +300,207 @@ def stop_service(svc):
     assert not reports, f"sanitizer reports in the service's log: {reports}\n{log_tail}"
     assert not left, f"processes left after SIGTERM: {left}"
     assert not stale_cgroups(), f"cgroups left after SIGTERM: {stale_cgroups()}"
+
+
+# ========================================================================= the sandbox directly
+#
+# The adversarial suite (issue 3): a hostile script, written by someone who has read the
+# source, on a machine where other users' scripts run at the same time. Every case is a real
+# attempt and asserts the safe outcome the issue guarantees, not what the code happens to do
+# today. One file per kind of attack:
+#
+#   test_adversarial_resources.py    TestResourceExhaustion: fork/thread bombs, memory in every
+#                                    shape, disk, descriptors, stdout/stderr floods, huge
+#                                    results, CPU
+#   test_adversarial_fs.py           TestEscapes through the file system: host files, writes
+#                                    outside /tmp, mounts, /proc/self/exe, devices, kernel files
+#   test_adversarial_net.py          TestEscapes through the network: TCP, UDP, DNS, socket
+#                                    families, abstract unix sockets
+#   test_adversarial_proc.py         TestEscapes through other processes and privileges:
+#                                    signals, ptrace, /proc/1, nested namespaces, x32, terminal
+#                                    injection, capabilities, descriptors, environment
+#   test_adversarial_syscalls.py     TestSyscallProbe: tests/probe/try_syscall.c run inside the
+#                                    sandbox: every blocked system call with bad pointers
+#                                    (EFAULT = the filter let it pass)
+#   test_adversarial_spoofing.py     TestResultSpoofing: writing to every descriptor, forged
+#                                    frames, fake JSON, markers, forged signals
+#   test_adversarial_output.py       TestOutputIntegrity: invalid UTF-8, NaN, lone surrogates,
+#                                    huge integers, deep nesting
+#   test_adversarial_traces.py       TestNoTraces: nothing survives a request: processes,
+#                                    mounts, cgroups, files
+#   test_adversarial_concurrency.py  TestConcurrency: hostile requests at once over HTTP, and
+#                                    the service keeps serving
+#
+# Most cases run build/pyexec-run (the service's sandbox without HTTP, ~0.1 s a script); the
+# concurrency cases go through the real service (the base_url fixture). Timeouts use a private
+# config with a 3-second wall clock (the fast_config fixture) so the suite stays fast.
+
+MiB = 1 << 20
+MEMORY_MSG = "Script execution error: Memory limit exceeded"
+FAST_WALL_S = 3
+FAST_CPU_S = 2
+
+SUCCESS_KEYS = {"result", "stdout", "stdout_truncated"}
+ERROR_KEYS = {"error", "error_kind", "stdout", "traceback", "stdout_truncated"}
+ERROR_KINDS = {"no_main", "syntax_error", "not_serializable", "exception", "timeout", "memory_limit",
+               "result_too_large", "exited", "killed", "channel_tampered"}
+
+# pyexec-run starts a zygote of its own for every warm run; preloading numpy and pandas into
+# it costs ~0.7 s a run, so the suite's runs are warm (the service's default mode) with nothing
+# preloaded, and the cases where the mode could matter also run cold and with the service's
+# own config.
+_CONFIGS = {}
+
+
+def suite_config(**overrides):
+    """A config file: the defaults, no warm preload, plus overrides. Cached per settings."""
+    settings = dict({"warm_preload": ""}, **overrides)
+    key = tuple(sorted(settings.items()))
+    if key not in _CONFIGS:
+        fd, path = tempfile.mkstemp(prefix="pyexec-adv-", suffix=".conf")
+        with os.fdopen(fd, "w") as f:
+            f.writelines("%s = %s\n" % kv for kv in settings.items())
+        _CONFIGS[key] = path
+    return _CONFIGS[key]
+
+
+def remove_suite_configs():
+    """Deletes the files suite_config made (conftest.py does, at the end of every module)."""
+    for path in _CONFIGS.values():
+        os.unlink(path)
+    _CONFIGS.clear()
+
+
+def check_envelope(body):
+    """The answer is one of the two documented shapes, nothing more."""
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("stdout"), str), body
+    if "result" in body:
+        assert set(body) <= SUCCESS_KEYS, sorted(body)
+    else:
+        assert set(body) <= ERROR_KEYS, sorted(body)
+        assert body.get("error_kind") in ERROR_KINDS, body
+        assert isinstance(body.get("error"), str), body
+    if "stdout_truncated" in body:
+        assert body["stdout_truncated"] is True, body
+    return body
+
+
+def start_script(script, config=None, env=None, pass_fds=(), mode=None, **popen):
+    """Starts build/pyexec-run on script (fed on stdin); returns the Popen. mode: "warm" or
+    "cold" (-w/-W), else what the config says (warm)."""
+    args = [PYEXEC_RUN, "-c", config or suite_config()]
+    if mode:
+        args.append({"warm": "-w", "cold": "-W"}[mode])
+    args.append("-")
+    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env, pass_fds=pass_fds, **popen)
+    p.stdin.write(script.encode("utf-8"))
+    p.stdin.close()
+    return p
+
+
+def finish_script(p, timeout=90):
+    out = p.stdout.read()
+    err = p.stderr.read()
+    rc = p.wait(timeout=timeout)
+    p.stdout.close()
+    p.stderr.close()
+    assert rc == 0, "pyexec-run exited %d: %r %r" % (rc, out[:2000], err[-2000:])
+    return check_envelope(parse_json_strict(out))
+
+
+def run_script(script, config=None, env=None, pass_fds=(), mode=None, timeout=90, **popen):
+    """Runs script in the service's sandbox (build/pyexec-run); returns the parsed answer."""
+    return finish_script(start_script(script, config, env, pass_fds, mode, **popen), timeout)
+
+
+def run_ok(script, **kw):
+    body = run_script(script, **kw)
+    assert "result" in body, body
+    return body
+
+
+def run_err(script, kind, **kw):
+    body = run_script(script, **kw)
+    assert "result" not in body and body.get("error_kind") == kind, body
+    return body
+
+
+def S(text):
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def new_marker():
+    """15 characters: fits a process's comm, so children made by plain fork() can carry it."""
+    return "adv" + uuid.uuid4().hex[:12]
+
+
+def procs_with(marker):
+    """Host PIDs whose command line or comm holds marker (other than this process)."""
+    found = []
+    me = os.getpid()
+    needle = marker.encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open("/proc/%s/comm" % d, "rb") as f:
+                comm = f.read()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if needle in comm or needle in cmd:
+            found.append(int(d))
+    return found
+
+
+def wait_gone(marker, within=3.0):
+    deadline = time.monotonic() + within
+    left = procs_with(marker)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = procs_with(marker)
+    return left
+
+
+def wait_seen(marker, proc=None, within=10.0):
+    """Polls the host for marker while proc (a Popen or a future) is still running."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        seen = procs_with(marker)
+        if seen:
+            return seen
+        if proc is not None and (proc.poll() is not None if hasattr(proc, "poll") else proc.done()):
+            return procs_with(marker)
+        time.sleep(0.02)
+    return []
+
+
+# Python code for a sandbox script: set_name(tag) renames the calling process (its comm, what
+# the host sees in /proc/PID/comm) with prctl(PR_SET_NAME), which works even when the process
+# is not dumpable and its /proc/self files are not its own.
+NAME_SNIPPET = S('''
+    import ctypes as _ctypes
+    _prctl = _ctypes.CDLL(None, use_errno=True).prctl
+    def set_name(tag):
+        if _prctl(15, _ctypes.c_char_p(tag.encode()), 0, 0, 0) != 0:
+            raise OSError(_ctypes.get_errno(), "prctl(PR_SET_NAME)")
+''')
+
+# ctypes access to raw system calls, for the scripts that need them.
+SYSCALL_SNIPPET = S('''
+    import ctypes
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.syscall.restype = ctypes.c_long
+    def sc(nr, *args):
+        ctypes.set_errno(0)
+        r = _libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+        return (r, ctypes.get_errno()) if r == -1 else (r, 0)
+''')
+
+
+def cgroups_v1_available():
+    return (os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+            and os.path.exists("/sys/fs/cgroup/pids/cgroup.procs"))
