@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from helpers import (BUILD, FAST_CPU_S, FAST_WALL_S, Service, remove_suite_configs, start_service, stop_service,
-                     suite_config)
+from helpers import (FAST_CPU_S, FAST_WALL_S, PYEXEC_RUN, Service, remove_suite_configs, start_service,
+                     stop_service, suite_config)
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +45,10 @@ def base_url(request):
 @pytest.fixture(scope="session")
 def pyexec_run():
     """Path of the standalone runner, for tests of the sandbox without HTTP."""
-    return os.path.join(BUILD, "pyexec-run")
+    return PYEXEC_RUN
 
 
-# ---- the adversarial suite (tests/test_adversarial_*.py) ----------------------------------
+# ---- build/pyexec-run without HTTP (helpers.suite_config; the adversarial suite) ---------
 
 @pytest.fixture(scope="module", autouse=True)
 def _remove_suite_configs():

@@ -6,8 +6,9 @@ file imports another (nor conftest.py). In four parts:
   HTTP                  one request exactly as given, POST /execute
   the service           scripts/serve.sh started and stopped as `make run` does, and the
                         checks that nothing of it is left afterwards
-  the sandbox directly  build/pyexec-run on a script, and host processes by marker: the
-                        adversarial suite's (tests/test_adversarial_*.py, listed there)
+  the sandbox directly  build/pyexec-run: config files (suite_config), a script's run and
+                        its answer's shape, host processes by marker; mostly the adversarial
+                        suite's (tests/test_adversarial_*.py, listed there)
 """
 
 import decimal
@@ -115,18 +116,19 @@ def _split(base_url):
     return u.hostname, u.port or 80, u.path.rstrip("/")
 
 
-def request(base_url, method, path, body=None, headers=None, timeout=60):
+def request(base_url, method, path, body=None, headers=None, timeout=60, source=None):
     """Send one request; return (status, {lowercase header: value}, raw body bytes).
 
     No header is added except Host and (when a body is given and neither
     Content-Length nor Transfer-Encoding is) Content-Length, so a request
     without Content-Type really has none. With Transfer-Encoding, body is sent
-    as given (already chunk-encoded).
+    as given (already chunk-encoded). source: the local address to send from.
     """
     host, port, prefix = _split(base_url)
     if isinstance(body, str):
         body = body.encode("utf-8")
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.putrequest(method, prefix + path, skip_accept_encoding=True)
         hdrs = dict(headers or {})
