@@ -104,7 +104,7 @@ $(UNIT_TESTS): $(BUILD)/tests/unit/unit_tests.o $(FCGI_OBJ) $(BUILD)/libsandbox.
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
 
 # The adversarial suite's system-call probe: plain C against glibc, run inside the sandbox by
-# tests/test_adversarial.py.
+# tests/test_adversarial_syscalls.py.
 $(PROBE): tests/probe/try_syscall.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

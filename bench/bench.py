@@ -16,6 +16,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -24,8 +26,6 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from conftest import Service, config_with  # noqa: E402  (the same start-up the tests use)
 
 SCRIPTS = {
     "hello": ('def main():\n    return "hello world"\n', "hello world"),
@@ -51,6 +51,54 @@ TARGETS = [
     ("hello", "p50_ms", 1, 5.0),
 ]
 LINE = re.compile(r"BENCH rps=(\S+) p50_ms=(\S+) p99_ms=(\S+) requests=(\d+) errors=(\d+) non_2xx=(\d+) failures=(\d+)")
+
+
+class Service:
+    """scripts/serve.sh on a free port of 127.0.0.1, as `make run` starts it, with a run
+    directory of its own; config: a config file instead of config/pyexec.conf."""
+
+    def __init__(self, workers, config=None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.run_dir = tempfile.mkdtemp(prefix="pyexec-bench-run-")
+        args = [os.path.join(ROOT, "scripts", "serve.sh"), "--port", str(port), "--run-dir", self.run_dir,
+                "--workers", str(workers)] + (["--config", config] if config else [])
+        self.log = open(os.path.join(self.run_dir, "serve.log"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self.healthy():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                sys.exit(f"bench: the service did not become healthy (serve.sh: {self.proc.returncode})")
+            time.sleep(0.1)
+
+    def healthy(self):
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def cold_config(directory):
+    """A copy of config/pyexec.conf with warm = 0; returns its path."""
+    path = os.path.join(directory, "cold.conf")
+    with open(os.path.join(ROOT, "config", "pyexec.conf")) as src, open(path, "w") as out:
+        for line in src:
+            out.write("warm = 0\n" if line.split("=")[0].strip() == "warm" else line)
+    return path
 
 
 def check(url, script, expected):
@@ -90,7 +138,7 @@ def main():
     services = {}
     try:
         services["warm"] = Service(workers=args.workers)
-        services["cold"] = Service(workers=args.workers, config=config_with(tmp, warm=0))
+        services["cold"] = Service(workers=args.workers, config=cold_config(tmp))
         bodies = {}
         for name, (script, expected) in SCRIPTS.items():
             bodies[name] = os.path.join(tmp, f"{name}.json")
@@ -111,7 +159,6 @@ def main():
     finally:
         for svc in services.values():
             svc.stop()
-            shutil.rmtree(svc.run_dir, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
     med = {k: {m: statistics.median(r[m] for r in runs) for m in ("rps", "p50_ms", "p99_ms")}

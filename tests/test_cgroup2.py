@@ -5,13 +5,11 @@ nothing left behind. Skipped anywhere /sys/fs/cgroup is not cgroup v2."""
 import json
 import os
 import subprocess
-import tempfile
 import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYEXEC_RUN = os.path.join(ROOT, "build", "pyexec-run")
+from helpers import PYEXEC_RUN, suite_config
 
 
 def cgroup2_mounted():
@@ -24,15 +22,10 @@ pytestmark = pytest.mark.skipif(not cgroup2_mounted(), reason="needs a cgroup v2
 
 def run(script, mode="-W", **config):
     # Generous time: the VM emulates its CPUs, where python3 alone takes a second to start.
-    settings = dict({"warm_preload": "", "wall_time_s": 120, "cpu_time_s": 60, "memory_mb": 128, "tmp_size_mb": 16,
-                     "max_processes": 16}, **config)
-    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as conf:
-        conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
-    try:
-        p = subprocess.run([PYEXEC_RUN, "-c", conf.name, "-v", mode, "-"], input=textwrap.dedent(script).encode(),
-                           capture_output=True, timeout=300)
-    finally:
-        os.unlink(conf.name)
+    conf = suite_config(**dict({"wall_time_s": 120, "cpu_time_s": 60, "memory_mb": 128, "tmp_size_mb": 16,
+                                "max_processes": 16}, **config))
+    p = subprocess.run([PYEXEC_RUN, "-c", conf, "-v", mode, "-"], input=textwrap.dedent(script).encode(),
+                       capture_output=True, timeout=300)
     assert p.returncode == 0, p.stderr.decode()
     return json.loads(p.stdout), p.stderr.decode()
 

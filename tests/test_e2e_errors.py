@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from client import assert_json_content_type, chunked, parse_json_strict, post_execute, request
+from helpers import assert_json_content_type, chunked, parse_json_strict, post_execute, request
 
 JSON_HDR = {"Content-Type": "application/json"}
 GOOD_BODY = b'{"script": "def main():\\n    return 1"}'

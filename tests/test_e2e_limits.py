@@ -5,7 +5,7 @@ import os
 import time
 import uuid
 
-from client import assert_json_content_type, post_execute
+from helpers import assert_json_content_type, post_execute, procs_with
 
 MiB = 1024 * 1024
 TIMEOUT_MSG = "Script execution timed out (10 seconds)"
@@ -32,22 +32,6 @@ def run_err(base_url, script, kind):
     assert body.get("error_kind") == kind, body
     assert isinstance(body.get("stdout"), str), body
     return body
-
-
-def procs_with(marker):
-    """PIDs (seen from the host) whose command line contains marker."""
-    found = []
-    me = os.getpid()
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(d))
-        except OSError:
-            pass
-    return found
 
 
 # ================================================================ wall time / CPU time

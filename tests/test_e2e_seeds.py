@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from client import assert_json_content_type, parse_json_strict, post_execute, request
+from helpers import assert_json_content_type, parse_json_strict, post_execute, request
 
 
 def run_ok(base_url, script, result, stdout=""):

@@ -5,16 +5,11 @@ signals, a byte-order mark, and usage figures after a flooded result channel.
 End-to-end cases run over HTTP in both modes (base_url); the limit edges run build/pyexec-run
 with a small result limit, in both modes, to stay fast."""
 
-import os
 import subprocess
-import tempfile
 
 import pytest
 
-from client import parse_json_strict, post_execute, request
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYEXEC_RUN = os.path.join(ROOT, "build", "pyexec-run")
+from helpers import PYEXEC_RUN, parse_json_strict, post_execute, request, suite_config
 
 SERIALIZE_PREFIX = "main() function must return JSON serializable data: "
 TAMPERED = "Script execution error: the result channel was written to by the script"
@@ -118,12 +113,8 @@ def test_one_forged_frame_is_accepted_once(base_url):
 
 def pyexec_run(script, mode, **config):
     """build/pyexec-run on script with these config settings (nothing preloaded)."""
-    settings = dict({"warm_preload": ""}, **config)
-    with tempfile.NamedTemporaryFile("w", prefix="pyexec-edges-", suffix=".conf") as conf:
-        conf.writelines("%s = %s\n" % kv for kv in settings.items())
-        conf.flush()
-        p = subprocess.run([PYEXEC_RUN, "-c", conf.name, {"warm": "-w", "cold": "-W"}[mode], "-"],
-                           input=script.encode(), capture_output=True, timeout=60)
+    p = subprocess.run([PYEXEC_RUN, "-c", suite_config(**config), {"warm": "-w", "cold": "-W"}[mode], "-"],
+                       input=script.encode(), capture_output=True, timeout=60)
     assert p.returncode == 0, p
     return parse_json_strict(p.stdout)
 

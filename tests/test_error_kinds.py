@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from conftest import BUILD, ROOT
+from helpers import BUILD, ROOT
 
 
 def table():

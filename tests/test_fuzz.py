@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from client import ROOT
+from helpers import ROOT
 
 FUZZ_BUILD = os.path.join(ROOT, "build-fuzz")
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "3"))

@@ -18,8 +18,7 @@ import time
 
 import pytest
 
-from client import post_execute
-from conftest import ROOT, Service, config_with, stop_service
+from helpers import PYEXEC_RUN, ROOT, Service, config_with, post_execute, stop_service
 
 CANARY = "PYEXEC-CANARY-7f3a9c1e"
 
@@ -302,8 +301,8 @@ def test_cpu_time_of_all_processes_counts_against_the_limit(svc):
 def test_uid_base_meeting_a_host_user_is_refused(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text("uid_base = 1\n")  # meets daemon (1), bin (2), ...
-    p = subprocess.run([os.path.join(ROOT, "build", "pyexec-run"), "-c", str(conf), "-"], input=b"def main(): pass\n",
-                       capture_output=True, timeout=30)
+    p = subprocess.run([PYEXEC_RUN, "-c", str(conf), "-"], input=b"def main(): pass\n", capture_output=True,
+                       timeout=30)
     assert p.returncode != 0
     assert b"uid_base" in p.stderr and b"/etc/passwd" in p.stderr, p.stderr
 

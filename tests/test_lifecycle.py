@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import ROOT, config_with, free_port, stale_cgroups, wait_healthy
+from helpers import ROOT, config_with, free_port, stale_cgroups, wait_healthy
 
 SERVE = os.path.join(ROOT, "scripts", "serve.sh")
 SLEEPY = b'{"script": "import time\\ndef main():\\n    time.sleep(0.5)\\n    return 1\\n"}'

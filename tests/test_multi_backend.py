@@ -8,8 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import ROOT, free_port, wait_healthy
-from test_pool import post
+from helpers import ROOT, free_port, post_execute, request, wait_healthy
 
 HELLO = "def main():\n    return 'hello'\n"
 
@@ -52,7 +51,7 @@ def test_two_pools_share_the_load_and_survive_one_dying():
         wait_healthy(url, front.proc)
         time.sleep(2)  # both pools' workers up (health only needs one)
         for _ in range(20):
-            status, _, body = post(url, HELLO)
+            status, _, body = post_execute(url, HELLO)
             assert status == 200 and body["result"] == "hello", body
         time.sleep(0.3)
         assert pool_a.served() >= 3 and pool_b.served() >= 3, (pool_a.served(), pool_b.served())
@@ -64,11 +63,11 @@ def test_two_pools_share_the_load_and_survive_one_dying():
         wait_closed(ports["a"])
         served_b = pool_b.served()
         for _ in range(20):
-            status, _, body = post(url, HELLO)
+            status, _, body = post_execute(url, HELLO)
             assert status == 200 and body["result"] == "hello", body
         time.sleep(0.3)
         assert pool_b.served() == served_b + 20
-        status, _, raw = front_health(url)
+        status, _, raw = request(url, "GET", "/health", timeout=5)
         assert status == 200, raw
     finally:
         for part in (front, pool_a, pool_b):
@@ -88,12 +87,3 @@ def wait_closed(port, timeout=5):
             return
         time.sleep(0.05)
     raise AssertionError(f"port {port} still open")
-
-
-def front_health(url):
-    import http.client
-    host, port = url.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    conn.request("GET", "/health")
-    r = conn.getresponse()
-    return r.status, r.getheaders(), r.read()

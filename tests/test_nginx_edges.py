@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from client import parse_json_strict
-from conftest import start_service, stop_service
+from helpers import parse_json_strict, start_service, stop_service
 
 WORKERS, QUEUE_SLOTS = 1, 2
 SLOW_S = 3

@@ -13,47 +13,23 @@ import signal
 import socket
 import subprocess
 import time
-import http.client
 
 import pytest
 
-from client import parse_json_strict
-from conftest import start_service, stop_service, config_with
+from helpers import config_with, post_execute, request, start_service, stop_service
 
 SPIN = "def main():\n    while True:\n        pass\n"
 SLEEP = "import time\ndef main():\n    time.sleep({s})\n    return 'slept'\n"
 HELLO = "def main():\n    return 'hello'\n"
 
 
-def post(url, script, timeout=120, source=None):
-    """POST /execute; returns (status, headers, body as parsed JSON). Fails on non-JSON."""
-    host, port = url.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout,
-                                      source_address=(source, 0) if source else None)
-    try:
-        conn.request("POST", "/execute", body=json.dumps({"script": script}),
-                     headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        raw = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, parse_json_strict(raw)
-    finally:
-        conn.close()
-
-
-def get(url, path, timeout=10, source=None):
-    host, port = url.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout,
-                                      source_address=(source, 0) if source else None)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
+def post(url, script):
+    """post_execute() with room for a wait in the pool's queue: (status, headers, parsed JSON)."""
+    return post_execute(url, script, timeout=120)
 
 
 def metrics(url):
-    status, _, raw = get(url, "/metrics")
+    status, _, raw = request(url, "GET", "/metrics", timeout=10)
     assert status == 200, raw
     out = {}
     for line in raw.decode().splitlines():
@@ -111,7 +87,7 @@ def test_health_answers_while_every_worker_spins(small_pool):
         assert len(busy_worker_pids(url)) == 2
         for path, expected in (("/health", {"status": "healthy"}), ("/healthz", {"status": "ok"})):
             t = time.monotonic()
-            status, _, raw = get(url, path, timeout=2)
+            status, _, raw = request(url, "GET", path, timeout=2)
             assert time.monotonic() - t < 1.0
             assert status == 200 and json.loads(raw) == expected
         for f in spinners:
@@ -235,7 +211,7 @@ def test_metrics_counts_and_is_loopback_only(small_pool):
     assert after['pyexec_execute_seconds_count'] == before['pyexec_execute_seconds_count'] + 2
     assert sum(after[f'pyexec_workers{{state="{s}"}}'] for s in ("idle", "busy", "starting")) == 2
     # nginx lets only 127.0.0.1 and ::1 read /metrics: from another address it is a JSON 403.
-    status, _, raw = get(url, "/metrics", source="127.0.0.2")
+    status, _, raw = request(url, "GET", "/metrics", timeout=10, source="127.0.0.2")
     assert status == 403 and json.loads(raw)["error_kind"] == "forbidden"
 
 

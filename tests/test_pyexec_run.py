@@ -2,27 +2,19 @@
 
 A short tour of every path from a script to its answer (the runner's frames, forged frames,
 the kernel's verdicts, the output escaper), so that `make test SANITIZE=1` runs all of them
-under ASan and UBSan (PYEXEC_BUILD=build-san) without the 228 cases of test_adversarial.py.
+under ASan and UBSan (PYEXEC_BUILD=build-san) without the 228 cases of test_adversarial_*.py.
 """
-import os
 import subprocess
-import tempfile
 
 import pytest
 
-from client import BUILD, parse_json_strict, sanitizer_reports
-
-PYEXEC_RUN = os.path.join(BUILD, "pyexec-run")
+from helpers import PYEXEC_RUN, parse_json_strict, sanitizer_reports, suite_config
 
 
 @pytest.fixture(scope="module")
 def config():
     """The defaults with no warm preload (a plain interpreter starts fast) and short limits."""
-    fd, path = tempfile.mkstemp(prefix="pyexec-run-", suffix=".conf")
-    with os.fdopen(fd, "w") as f:
-        f.write("warm_preload =\nwall_time_s = 3\ncpu_time_s = 2\n")
-    yield path
-    os.unlink(path)
+    return suite_config(wall_time_s=3, cpu_time_s=2)
 
 
 def run(config, mode, script, *flags):

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from client import BUILD, ROOT
+from helpers import BUILD, ROOT
 
 BINARY = os.path.join(BUILD, "tests", "unit_tests")
 

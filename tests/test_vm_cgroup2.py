@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 IN_VM_TIMEOUT = 900  # seconds; the VM emulates its CPUs (TCG), and this machine may be busy
 
