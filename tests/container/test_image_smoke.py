@@ -4,7 +4,7 @@ The image leaves out pythran and the packages' own test suites (see the Dockerfi
 nothing a script needs went with them. Run by scripts/image-test.sh against the container it
 started (PYEXEC_URL); see conftest.py.
 """
-from client import post_execute
+from helpers import post_execute
 
 SCRIPT = r"""
 import io
