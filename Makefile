@@ -62,9 +62,13 @@ all: $(BINARIES)
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard sandbox/*.h fcgi/*.h)
+# -MMD: each object's own header dependencies, written by the compiler next to it (.d) and
+# read back below, instead of "every object depends on every header".
+DEPFLAGS = -MMD -MP
+
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/sandbox/runner_blob.o: sandbox/runner_blob.S sandbox/runner.py
 	@mkdir -p $(dir $@)
@@ -77,17 +81,17 @@ $(BUILD)/pyexec-run: $(BUILD)/sandbox/pyexec-run.o $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 ifneq ($(ZY_BUILD),$(BUILD))
-$(ZY_BUILD)/%.o: %.c $(wildcard sandbox/*.h)
+$(ZY_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ZY_CFLAGS) -c $< -o $@
+	$(CC) $(ZY_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(ZY_BUILD)/libsandbox.a: $(SANDBOX_SRC:%.c=$(ZY_BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 	ar rcs $@ $^
 endif
 
-$(ZY_BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c $(wildcard sandbox/*.h)
+$(ZY_BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ZY_CFLAGS) $(PY_CFLAGS) -c $< -o $@
+	$(CC) $(ZY_CFLAGS) $(PY_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/pyexec-zygote: $(ZY_BUILD)/sandbox/zygote-main.o $(ZY_BUILD)/libsandbox.a
 	$(CC) $(ZY_LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
@@ -124,9 +128,9 @@ FUZZ_LIB_SRC   = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/impo
 FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS      = $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 
-$(FUZZ_BUILD)/%.o: %.c $(wildcard sandbox/*.h fcgi/*.h)
+$(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
@@ -181,3 +185,6 @@ image-test:
 
 clean:
 	rm -rf build build-san $(FUZZ_BUILD)
+
+# The header dependencies of every object built so far (none on a clean tree: all is built).
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -317,6 +317,21 @@ static int parse_args(int argc, char **argv, struct options *o)
         return 0;
 }
 
+/* Before FCGX_Init(): libfcgi installs its own SIGTERM handler where it finds the default one,
+ * which only sets its "shutdown pending" flag. A SIGTERM during start-up then never reached
+ * us, and every worker and monitor forked afterwards inherited the flag, so their accept
+ * returned at once and the master replaced them forever (test_lifecycle caught it, 1 run in
+ * ~20). */
+static void install_master_signals(void)
+{
+        struct sigaction sa = { .sa_handler = on_stop };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &(struct sigaction){ .sa_handler = on_hup }, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
 /* The shared counters, the monitor's socket and the start-up probe, with what it found in
  * the log. 0, or the exit status. */
 static int start_pool(const struct options *o)
@@ -351,13 +366,8 @@ static void supervise(void)
 {
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
         (void)prctl(PR_SET_NAME, "pyexec-master");
-        struct sigaction sa = { .sa_handler = on_stop };
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGHUP, &(struct sigaction){ .sa_handler = on_hup }, NULL);
-        signal(SIGPIPE, SIG_IGN);
-
+        if (stop_signal)
+                return; /* stopped while starting: drain() has nothing to wait for */
         spawn_monitor();
         for (unsigned i = 0; i < config.service.workers; i++)
                 spawn_worker((int)i);
@@ -432,6 +442,7 @@ int main(int argc, char **argv)
                 usage(argv[0]);
                 return 1;
         }
+        install_master_signals();
         if ((r = start_pool(&o)) != 0)
                 return r;
         supervise();

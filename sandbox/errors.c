@@ -6,35 +6,37 @@
 
 const struct sb_error_kind sb_error_kinds[] = {
         /* What happened to the script: HTTP 200, by enum sb_status. */
-        [SB_OK] = { "ok", 200 },
-        [SB_NO_MAIN] = { "no_main", 200 },
-        [SB_SYNTAX_ERROR] = { "syntax_error", 200 },
-        [SB_NOT_SERIALIZABLE] = { "not_serializable", 200 },
-        [SB_EXCEPTION] = { "exception", 200 },
-        [SB_TIMEOUT] = { "timeout", 200 },
-        [SB_MEMORY_LIMIT] = { "memory_limit", 200, "Script execution error: Memory limit exceeded" },
-        [SB_RESULT_TOO_LARGE] = { "result_too_large", 200 },
-        [SB_EXITED] = { "exited", 200 },
-        [SB_KILLED] = { "killed", 200 },
-        [SB_CHANNEL_TAMPERED] = { "channel_tampered", 200,
-                                  "Script execution error: the result channel was written to by the script" },
+        [SB_OK] = { .name = "ok", .status = 200 },
+        [SB_NO_MAIN] = { .name = "no_main", .status = 200 },
+        [SB_SYNTAX_ERROR] = { .name = "syntax_error", .status = 200 },
+        [SB_NOT_SERIALIZABLE] = { .name = "not_serializable", .status = 200 },
+        [SB_EXCEPTION] = { .name = "exception", .status = 200 },
+        [SB_TIMEOUT] = { .name = "timeout", .status = 200 },
+        [SB_MEMORY_LIMIT] = { .name = "memory_limit", .status = 200,
+                              .message = "Script execution error: Memory limit exceeded" },
+        [SB_RESULT_TOO_LARGE] = { .name = "result_too_large", .status = 200 },
+        [SB_EXITED] = { .name = "exited", .status = 200 },
+        [SB_KILLED] = { .name = "killed", .status = 200 },
+        [SB_CHANNEL_TAMPERED] = { .name = "channel_tampered", .status = 200,
+                                  .message = "Script execution error: the result channel was written to by the "
+                                             "script" },
         /* What was wrong with the request, or with the service. */
-        { "invalid_json", 400 },
-        { "invalid_request", 400 },
-        { "headers_too_large", 400 },      /* nginx */
-        { "forbidden", 403 },              /* nginx: /metrics from outside */
-        { "not_found", 404 },
-        { "method_not_allowed", 405 },
-        { "too_large", 413 },
-        { "uri_too_long", 414 },           /* nginx */
-        { "unsupported_media_type", 415 },
-        { "sandbox_error", 500 },
-        { "internal_error", 500 },
-        { "unsupported_transfer_encoding", 501 }, /* nginx */
-        { "bad_gateway", 502 },            /* nginx */
-        { "busy", 503 },
-        { "gateway_timeout", 504 },        /* nginx */
-        { "http_version_not_supported", 505 }, /* nginx */
+        { .name = "invalid_json", .status = 400 },
+        { .name = "invalid_request", .status = 400 },
+        { .name = "headers_too_large", .status = 400 },      /* nginx */
+        { .name = "forbidden", .status = 403 },              /* nginx: /metrics from outside */
+        { .name = "not_found", .status = 404 },
+        { .name = "method_not_allowed", .status = 405 },
+        { .name = "too_large", .status = 413 },
+        { .name = "uri_too_long", .status = 414 },           /* nginx */
+        { .name = "unsupported_media_type", .status = 415 },
+        { .name = "sandbox_error", .status = 500 },
+        { .name = "internal_error", .status = 500 },
+        { .name = "unsupported_transfer_encoding", .status = 501 }, /* nginx */
+        { .name = "bad_gateway", .status = 502 },            /* nginx */
+        { .name = "busy", .status = 503 },
+        { .name = "gateway_timeout", .status = 504 },        /* nginx */
+        { .name = "http_version_not_supported", .status = 505 }, /* nginx */
 };
 const size_t sb_error_kind_count = sizeof(sb_error_kinds) / sizeof(sb_error_kinds[0]);
 
