@@ -279,7 +279,7 @@ static int splice_input(const char *body, size_t start, size_t end, const char *
 
 /* Each of the runner's options that the request has, checked, into options. */
 static int take_options(struct json_object *root, const struct sb_limits *l, struct json_object *options,
-                        struct api_error *e)
+                        struct exec_request *req, struct api_error *e)
 {
         struct json_object *v;
         if (json_object_object_get_ex(root, "files", &v)) {
@@ -291,6 +291,7 @@ static int take_options(struct json_object *root, const struct sb_limits *l, str
                 if (check_patterns(v, e) < 0)
                         return -1;
                 json_object_object_add(options, "return_files", json_object_get(v));
+                req->extras = true;
         }
         if (json_object_object_get_ex(root, "figures", &v)) {
                 const char *f = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
@@ -299,6 +300,7 @@ static int take_options(struct json_object *root, const struct sb_limits *l, str
                         return -1;
                 }
                 json_object_object_add(options, "figures", json_object_get(v));
+                req->extras = true;
         }
         return 0;
 }
@@ -326,7 +328,7 @@ int fields_parse(const char *body, size_t len, struct json_object *root, const s
         bool raw_input = member_span(body, len, "input", &start, &end);
         if (!raw_input && json_object_object_get_ex(root, "input", &v)) /* its name had escapes */
                 json_object_object_add(options, "input", json_object_get(v));
-        int r = take_options(root, &config->limits, options, e);
+        int r = take_options(root, &config->limits, options, req, e);
         if (r == 0) {
                 /* Plain: one line (json-c escapes every control character in strings). */
                 const char *text = json_object_to_json_string_ext(options, JSON_C_TO_STRING_PLAIN |

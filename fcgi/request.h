@@ -14,6 +14,7 @@ struct exec_request {
         struct sbuf options;     /* the runner's options: one line of JSON (fields.c) */
         struct sb_limits limits; /* the server's, lowered by the request's "limits" */
         bool usage;              /* the answer carries "usage" */
+        bool extras;             /* it asks for files or figures back */
 };
 
 /* Parses body[0..len) (with body[len] == '\0', as struct sbuf guarantees): a JSON object with

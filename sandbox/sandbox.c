@@ -284,7 +284,7 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                 { p->ends.stdout_rd, &st->out->stdout_buf, l->stdout_max_bytes, false, false },
                 { p->ends.stderr_rd, &st->out->stderr_buf, STDERR_MAX, false, false },
                 /* The largest frame the runner writes: its header on top of the result limit. */
-                { p->ends.result_rd, &st->frame, sb_frame_max(l), false, false },
+                { p->ends.result_rd, &st->frame, sb_frame_max(l, p->extras), false, false },
                 { p->ends.setup_err_rd, &st->setup_err, SETUP_ERR_MAX, false, false },
                 { p->ends.status_rd, &st->status, sizeof(struct sb_init_report), false, true },
         };
@@ -390,6 +390,7 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
                 return -EINVAL;
         }
         p->executed = true;
+        p->extras = job->extras;
         struct sbuf in = { 0 };
         int r = apply_job_limits(p, job, err, errlen);
         if (r == 0 && (r = job_input(&p->limits, job, &in)) < 0)

@@ -154,6 +154,7 @@ struct sb_job {
          * first: path -> text or {"base64"}), "return_files" (glob patterns), "figures" ("png"
          * or "svg"). The caller has validated it (fcgi/request.c); the runner trusts its shape. */
         const char *options;
+        bool extras;     /* the options ask for files or figures back: room for them */
         /* The limits this job runs under, each at most the provider's (sb_limits_within());
          * NULL: the provider's. */
         const struct sb_limits *limits;

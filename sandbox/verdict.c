@@ -107,9 +107,9 @@ size_t sb_extras_max(const struct sb_limits *l)
         return 2 * base64 + RETURN_FILES_MAX * (6 * RETURN_PATH_MAX + 128) + FIGURES_MAX * 64 + 256;
 }
 
-size_t sb_frame_max(const struct sb_limits *l)
+size_t sb_frame_max(const struct sb_limits *l, bool extras)
 {
-        size_t result = l->result_max_bytes + sb_extras_max(l);
+        size_t result = l->result_max_bytes + (extras ? sb_extras_max(l) : 0);
         return SB_FRAME_HEADER_MAX + (result > SB_ERROR_FRAME_MAX ? result : SB_ERROR_FRAME_MAX);
 }
 

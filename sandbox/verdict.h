@@ -30,8 +30,9 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *facts);
 #define SB_FRAME_HEADER_MAX 64
 #define SB_ERROR_FRAME_MAX (1 << 20)
 
-/* The bytes of the result channel worth keeping: the largest frame the runner may write. */
-size_t sb_frame_max(const struct sb_limits *l);
+/* The bytes of the result channel worth keeping: the largest frame the runner may write, with
+ * room for extras when the job asked for files or figures back. */
+size_t sb_frame_max(const struct sb_limits *l, bool extras);
 /* The most an R frame's extras (files, figures) may take. */
 size_t sb_extras_max(const struct sb_limits *l);
 

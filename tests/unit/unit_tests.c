@@ -511,9 +511,10 @@ static void test_decide_result_limit_is_exact(void)
         CHECK(o.cpu_ms == 1 && o.peak_rss_kb == 2); /* usage from the frame: no report came */
         sb_outcome_free(&o);
         /* The frame's room takes the longest header and the extras on top of the limit. */
-        CHECK(sb_frame_max(&l) >= 16 + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l, false) >= 16 + SB_FRAME_HEADER_MAX);
         l.result_max_bytes = 8u << 20;
-        CHECK(sb_frame_max(&l) == (8u << 20) + sb_extras_max(&l) + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l, false) == (8u << 20) + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l, true) == (8u << 20) + sb_extras_max(&l) + SB_FRAME_HEADER_MAX);
         CHECK(sb_extras_max(&l) >= 2 * ((l.files_max_bytes + 2) / 3 * 4));
 }
 
