@@ -42,7 +42,7 @@ SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox
               sandbox/spawn.c sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c \
               sandbox/zygote.c sandbox/imports.c sandbox/report.c sandbox/image.c sandbox/seccomp-bpf.c sandbox/initd.c sandbox/errors.c sandbox/provider.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
-FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c
+FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
@@ -124,7 +124,7 @@ FUZZ_CFLAGS    = -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -
                  -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_HARNESSES = request validate escape verdict config imports http
 FUZZ_LIB_SRC   = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/imports.c sandbox/verdict.c sandbox/errors.c \
-                 sandbox/report.c fcgi/http.c fcgi/request.c
+                 sandbox/report.c fcgi/http.c fcgi/request.c fcgi/fields.c
 FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS      = $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 

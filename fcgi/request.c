@@ -3,6 +3,7 @@
  * the tree is put. */
 #include "request.h"
 
+#include "fields.h"
 #include "jsontext.h"
 
 #include <errno.h>
@@ -13,9 +14,17 @@
 /* {"script": "..."} nests one level; ignored extra fields may nest up to this depth. */
 #define REQUEST_MAX_DEPTH 128
 
-int request_parse_execute(const char *body, size_t len, const struct sb_config *config, char **script,
-                          size_t *script_len, struct api_error *e)
+void exec_request_free(struct exec_request *req)
 {
+        free(req->script);
+        sbuf_free(&req->options);
+        *req = (struct exec_request){ 0 };
+}
+
+int request_parse_execute(const char *body, size_t len, const struct sb_config *config, struct exec_request *req,
+                          struct api_error *e)
+{
+        *req = (struct exec_request){ 0 };
         int ret = -1;
         struct json_object *root = NULL, *field;
         if (len > INT_MAX) {
@@ -79,9 +88,11 @@ int request_parse_execute(const char *body, size_t len, const struct sb_config *
                 goto exit;
         }
         memcpy(copy, json_object_get_string(field), n + 1);
-        *script = copy;
-        *script_len = n;
-        ret = 0;
+        req->script = copy;
+        req->script_len = n;
+        ret = fields_parse(body, len, root, config, req, e);
+        if (ret < 0)
+                exec_request_free(req);
 exit:
         json_object_put(root);
         json_tokener_free(tok);

@@ -7,10 +7,21 @@
 #include "http.h"
 #include "sandbox.h"
 
-/* Parses body[0..len) (with body[len] == '\0', as struct sbuf guarantees) as {"script": "<string>"} (other members are ignored). On success returns
- * 0 and a malloc'd copy of the script in *script (the caller frees it; it may contain NUL
- * bytes, hence *script_len). On failure returns -1 with *e filled (400 or 413). */
-int request_parse_execute(const char *body, size_t len, const struct sb_config *config, char **script,
-                          size_t *script_len, struct api_error *e);
+/* A checked /execute request. */
+struct exec_request {
+        char *script;            /* malloc'd; may contain NUL bytes, hence script_len */
+        size_t script_len;
+        struct sbuf options;     /* the runner's options: one line of JSON (fields.c) */
+        struct sb_limits limits; /* the server's, lowered by the request's "limits" */
+        bool usage;              /* the answer carries "usage" */
+};
+
+/* Parses body[0..len) (with body[len] == '\0', as struct sbuf guarantees): a JSON object with
+ * a string "script" within the size limit and the optional fields of fields.h; other members
+ * are ignored. 0 with *req filled (free it with exec_request_free()), or -1 with *e filled
+ * (400, 413, or 500 out of memory) and nothing to free. */
+int request_parse_execute(const char *body, size_t len, const struct sb_config *config, struct exec_request *req,
+                          struct api_error *e);
+void exec_request_free(struct exec_request *req);
 
 #endif

@@ -113,10 +113,9 @@ static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome
                 return;
         }
         struct sbuf body = { 0 };
-        cleanup_free char *script = NULL;
-        size_t script_len = 0;
+        struct exec_request x;
         if (read_body(req, &body, &e) < 0 ||
-            request_parse_execute(body.data ? body.data : "", body.len, &config, &script, &script_len, &e) < 0) {
+            request_parse_execute(body.data ? body.data : "", body.len, &config, &x, &e) < 0) {
                 sbuf_free(&body);
                 reply_error(a, &e);
                 return;
@@ -125,14 +124,19 @@ static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome
 
         long long waited = queued_ms(req);
         if (waited > (long long)config.service.queue_timeout_ms) {
+                exec_request_free(&x);
                 api_error_set(&e, 503, "busy", "All workers are busy (the request waited %lld ms); retry later", waited);
                 reply_error(a, &e);
                 return;
         }
 
         char err[512];
-        struct sb_job job = { .script = script, .script_len = script_len };
-        if (sb_provider_run(provider, &job, out, err, sizeof(err)) < 0) {
+        struct sb_job job = { .script = x.script, .script_len = x.script_len, .options = x.options.data,
+                              .limits = &x.limits };
+        int r = sb_provider_run(provider, &job, out, err, sizeof(err));
+        bool usage = x.usage;
+        exec_request_free(&x);
+        if (r < 0) {
                 stats_add(&stats->sandbox_failures, 1);
                 log_line("event=sandbox_error reason=\"%s\"", err);
                 api_error_set(&e, 500, "sandbox_error", "Sandbox unavailable, the script was not run: %s", err);
@@ -143,7 +147,7 @@ static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome
         a->status = 200;
         a->kind = sb_status_kind(out->status);
         a->usage = out;
-        if (sb_outcome_to_json(out, &a->body) < 0) {
+        if (sb_outcome_to_json(out, usage, &a->body) < 0) {
                 api_error_set(&e, 500, "internal_error", "Out of memory building the response");
                 reply_error(a, &e);
         }

@@ -291,6 +291,27 @@ static int set_limits_v2(struct sb_cgroup *cg, const struct sb_limits *l, char *
         return open_usage(cg, dir, "cpu.stat", err, errlen);
 }
 
+int sb_cgroup_tighten(const struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
+{
+        if (!cg->active)
+                return 0;
+        int r;
+        if (cg->version == 2) {
+                const char *dir = cg->path[0];
+                if ((r = set_limit(dir, "memory.max", memory_bytes(l), false, err, errlen)) < 0 ||
+                    (r = set_limit(dir, "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
+                        return r;
+                return 0;
+        }
+        /* Lowered, so the memory limit before memory+swap (v1 refuses memsw below memory). */
+        const char *mem = cg->path[SB_CG_MEMORY];
+        if ((r = set_limit(mem, "memory.limit_in_bytes", memory_bytes(l), false, err, errlen)) < 0 ||
+            (r = set_limit(mem, "memory.memsw.limit_in_bytes", memory_bytes(l), true, err, errlen)) < 0 ||
+            (r = set_limit(cg->path[SB_CG_PIDS], "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
+                return r;
+        return 0;
+}
+
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
 {
         static unsigned seq;

@@ -24,6 +24,9 @@ struct sb_cgroup {
 /* Creates the request's cgroups with their limits. -errno (and err) when cgroups cannot be
  * used on this machine or this one could not be made; *cg then needs no destroy. */
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen);
+/* Lowers the memory and pids limits to l's (a job's own limits, each at most the ones the
+ * cgroup was made with). 0 or -errno with err set. */
+int sb_cgroup_tighten(const struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen);
 /* Opens the cgroups' cgroup.procs files (returns how many, or -errno): for moving the sandbox's init in before it starts,
  * and for the fork of pyexec-zygote that becomes a warm script's process to join by itself
  * before it runs anything that could be charged elsewhere. 0 or -errno. */

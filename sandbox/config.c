@@ -22,6 +22,8 @@ static const struct sb_config defaults = {
                 .script_max_bytes = 1u << 20,
                 .stdout_max_bytes = 1u << 20,
                 .result_max_bytes = 8u << 20,
+                .files_max_count = 100,
+                .files_max_bytes = 8u << 20,
                 .require_cgroups = 1,
                 .uid_base = 1879048192,
         },
@@ -66,6 +68,8 @@ static const struct key keys[] = {
         KEY(service, body_max_bytes, K_SIZE, 16, 1ull << 30),
         KEY(limits, stdout_max_bytes, K_SIZE, 0, 1ull << 30),
         KEY(limits, result_max_bytes, K_SIZE, 16, 1ull << 30),
+        KEY(limits, files_max_count, K_UINT, 0, 4096),
+        KEY(limits, files_max_bytes, K_SIZE, 0, 1ull << 30),
         KEY(limits, require_cgroups, K_UINT, 0, 1),
         KEY(limits, uid_base, K_UINT, 1, 4294967294u - SB_ID_COUNT),
         KEY(supply, warm, K_UINT, 0, 1),
@@ -254,4 +258,15 @@ int sb_limits_check_ids(const struct sb_limits *l, const char *etc_dir, char *er
                         return r;
         }
         return 0;
+}
+
+bool sb_limits_within(const struct sb_limits *l, const struct sb_limits *max)
+{
+        return l->wall_time_s <= max->wall_time_s && l->cpu_time_s <= max->cpu_time_s &&
+               l->memory_mb <= max->memory_mb && l->max_processes <= max->max_processes &&
+               l->max_open_files <= max->max_open_files && l->tmp_size_mb <= max->tmp_size_mb &&
+               l->tmp_inodes <= max->tmp_inodes && l->script_max_bytes <= max->script_max_bytes &&
+               l->stdout_max_bytes <= max->stdout_max_bytes && l->result_max_bytes <= max->result_max_bytes &&
+               l->files_max_count <= max->files_max_count && l->files_max_bytes <= max->files_max_bytes &&
+               l->require_cgroups >= max->require_cgroups && l->uid_base == max->uid_base;
 }

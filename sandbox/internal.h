@@ -50,12 +50,11 @@ bool sb_prepared_usable(const struct sb_prepared *p);
 /* Kills what is left of a sandbox, waits until its PID namespace is gone and removes its
  * cgroup: for one that will not be used, and after every sb_execute(). */
 void sb_discard(struct sb_prepared *p);
-/* Runs script[0..len) in a prepared sandbox. 0: the script ran and *out says how it went.
+/* Runs a job in a prepared sandbox. 0: the script ran and *out says how it went.
  * -errno: the sandbox broke; err says which step and why, and nothing of *out needs freeing.
  * Either way every process of the sandbox has been sent SIGKILL on return; the caller then
  * calls sb_discard(), if it likes after answering. */
-int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_outcome *out, char *err,
-               size_t errlen);
+int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcome *out, char *err, size_t errlen);
 
 /* Moves the calling process into a network namespace of its own, which its sandboxes then
  * share one at a time (struct sb_placement). 0, or -errno with a message in err. */

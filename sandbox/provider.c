@@ -139,7 +139,7 @@ int sb_provider_run(struct sb_provider *p, const struct sb_job *job, struct sb_o
         int r = take_sandbox(p, t, &p->used, err, errlen);
         if (r < 0)
                 return r;
-        r = sb_execute(&p->used, job->script, job->script_len, out, err, errlen);
+        r = sb_execute(&p->used, job, out, err, errlen);
         if (r == 0)
                 snprintf(out->interpreter, sizeof(out->interpreter), "%s%s", p->used.warm ? "warm:" : "cold",
                          p->used.warm ? t->preload : "");
@@ -189,7 +189,7 @@ int sb_probe(const struct sb_config *cfg, char *problem, size_t len)
         if (r < 0)
                 return r;
         struct sb_outcome out;
-        struct sb_job job = { probe, sizeof(probe) - 1 };
+        struct sb_job job = { .script = probe, .script_len = sizeof(probe) - 1 };
         r = sb_provider_run(p, &job, &out, problem, len);
         if (r == 0) {
                 if (out.status != SB_OK || out.result.len != 4 || memcmp(out.result.data, "\"ok\"", 4) != 0) {

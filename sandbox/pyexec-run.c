@@ -119,7 +119,7 @@ static int load_inputs(const struct options *o, struct sb_config *config, struct
 static void print_outcome(const struct sb_outcome *out, bool verbose)
 {
         struct sbuf json = { 0 };
-        if (sb_outcome_to_json(out, &json) < 0 || sbuf_puts(&json, "\n") < 0)
+        if (sb_outcome_to_json(out, false, &json) < 0 || sbuf_puts(&json, "\n") < 0)
                 fprintf(stderr, "pyexec-run: out of memory\n");
         else
                 fwrite(json.data, 1, json.len, stdout);

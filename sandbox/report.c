@@ -13,7 +13,7 @@ static int append_field(struct sbuf *out, const char *name, const struct sbuf *v
         return r;
 }
 
-int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out)
+int sb_outcome_to_json(const struct sb_outcome *o, bool usage, struct sbuf *out)
 {
         int r;
         if (o->status == SB_OK) {
@@ -35,6 +35,14 @@ int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out)
         }
         if (r == 0 && o->stdout_truncated)
                 r = sbuf_puts(out, ", \"stdout_truncated\": true");
+        /* Members the verdict validated (verdict.c, take_extras). */
+        if (r == 0 && o->status == SB_OK && o->extras.len) {
+                r = sbuf_puts(out, ", ");
+                r = r ? r : sbuf_append(out, o->extras.data, o->extras.len);
+        }
+        if (r == 0 && usage)
+                r = sbuf_printf(out, ", \"usage\": {\"wall_ms\": %lld, \"cpu_ms\": %lld, \"peak_rss_kb\": %ld}",
+                                o->wall_ms, o->cpu_ms, o->peak_rss_kb);
         if (r == 0)
                 r = sbuf_puts(out, "}");
         return r;

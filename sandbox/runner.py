@@ -4,11 +4,15 @@
 # <result_max>`; warm mode (pyexec-zygote) imports it as module pyexec_runner before any
 # request exists and calls _pyexec_run([..., result_max], warm=True) in each sandbox's fork.
 # Descriptors on entry: 0 = /dev/null, 1 = stdout pipe, 2 = stderr pipe, 3 = the result
-# channel (a pipe only the worker reads), 4 = the script (a pipe the worker writes and closes).
+# channel (a pipe only the worker reads), 4 = the job (a pipe the worker writes and closes):
+# a line of limits to lower this process's own to, a line of options (input, files,
+# return_files, figures: JSON the worker has validated), then the script.
 #
 # It writes exactly one frame to fd 3 and then leaves with os._exit(0), so nothing the script
 # registered (atexit, threads, finalizers) runs after the frame is written:
 #   b"R" + b"<cpu_ms> <peak_rss_kb>\n" + <JSON text of main()'s return value>
+#   b"R" + b"<cpu_ms> <peak_rss_kb> <n>\n" + <n bytes: JSON object of extras> + <the value>
+#         (extras: "files", "files_truncated", "figures", "figures_truncated", when asked for)
 #   b"E" + b"<cpu_ms> <peak_rss_kb>\n" + <JSON object {"kind", "message", "traceback"}>
 # What the script prints goes to fd 1 and can never be taken for the result. The script runs
 # in this same process, so it *can* write to fd 3 itself; the worker therefore trusts nothing
@@ -53,7 +57,11 @@ def _pyexec_run(argv, warm=False):
     if warm:
         _reseed_numpy()
 
-    code = _compile_script(_read_script())
+    limits, options, source = _read_job()
+    _lower_limits(limits)
+    if "files" in options:
+        _write_files(options["files"])
+    code = _compile_script(source)
     module = types.ModuleType("script")
     module.__file__ = USER_FILE
     sys.modules["script"] = module
@@ -72,7 +80,7 @@ def _pyexec_run(argv, warm=False):
         _finish()
 
     try:
-        value = main()
+        value = main(options["input"]) if "input" in options else main()
     except SystemExit as exc:
         _exit_like_python(exc)
     except BaseException as exc:
@@ -82,8 +90,9 @@ def _pyexec_run(argv, warm=False):
     if len(data) > result_max:
         _send_error("result_too_large", f"main() returned more than the {result_max}-byte result limit")
         _finish()
+    extras = _extras(options, limits["files_max_bytes"])
     _flush_stdio()
-    _send(b"R", data)
+    _send(b"R", data, extras)
     _finish()
 
 
@@ -108,9 +117,12 @@ def _leave_if_forked(status):
         os._exit(status)
 
 
-def _send(tag, payload):
+def _send(tag, payload, extras=b""):
     _leave_if_forked(0 if tag == b"R" else 1)
-    data = tag + _usage() + payload
+    usage = _usage()
+    if extras:
+        usage = usage[:-1] + b" %d\n" % len(extras)
+    data = tag + usage + extras + payload
     view = memoryview(data)
     while view:
         n = os.write(RESULT_FD, view)
@@ -230,7 +242,27 @@ def _reseed_numpy():
         np.random.set_state(("MT19937", key, 624))
 
 
-def _read_script():
+def _read_job():
+    """The limits, the options and the script's source, from the worker (see the top)."""
+    limits, options, source = _read_all_script_fd().split(b"\n", 2)
+    return json.loads(limits), json.loads(options), source
+
+
+def _lower_limits(limits):
+    """A job's own limits, at most the sandbox's: lowering is allowed, raising is not."""
+    import resource
+
+    # As sandbox/child.c sets them: SIGXCPU at the CPU limit, SIGKILL a second later.
+    cpu, mem = limits["cpu_time_s"], limits["memory_mb"] << 20
+    for which, wanted in ((resource.RLIMIT_CPU, (cpu, cpu + 1)),
+                          (resource.RLIMIT_AS, (mem, mem)),
+                          (resource.RLIMIT_NPROC, (limits["max_processes"],) * 2),
+                          (resource.RLIMIT_NOFILE, (limits["max_open_files"],) * 2)):
+        if resource.getrlimit(which) != wanted:
+            resource.setrlimit(which, wanted)
+
+
+def _read_all_script_fd():
     chunks = []
     while True:
         # 64 KiB at a time: most scripts come in one read, without a 1 MiB buffer to shrink.
@@ -316,6 +348,149 @@ def _serialize(value):
     except BaseException as exc:
         _send_error("not_serializable", f"main() function must return JSON serializable data: {_describe(exc)}")
     _finish()
+
+
+# ---- files in, files and figures out -------------------------------------------------------
+
+WORK_DIR = "/tmp"  # the script's working directory, where "files" go and "return_files" look
+# What one answer's extras may hold beside the byte budget (sandbox/verdict.c sizes the
+# channel for these): returned files, figures, and a returned file's path in bytes.
+RETURN_FILES_MAX = 1000
+FIGURES_MAX = 100
+RETURN_PATH_MAX = 1024
+
+
+def _write_files(files):
+    """The request's files, before the module body runs; the worker checked every path."""
+    import base64
+
+    try:
+        for path, value in files.items():
+            data = value.encode("utf-8") if isinstance(value, str) else base64.b64decode(value["base64"])
+            full = os.path.join(WORK_DIR, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "xb") as f:
+                f.write(data)
+    except OSError as exc:
+        _send_error("exception", f"The request's files could not be written: {_describe(exc)}")
+        _finish()
+
+
+def _glob_regex(pattern):
+    """* and ? within one path component; ** as a whole component: any number of them."""
+    import re
+
+    parts = pattern.split("/")
+    out = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        out.append("".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in part))
+        if not last:
+            out.append("/")
+    return re.compile("".join(out) + r"\Z", re.S)
+
+
+def _regular_files():
+    """(path, dir_fd, name) of every regular file under WORK_DIR; symbolic links are neither
+    followed nor returned (fwalk walks by descriptor, so a link swapped in meanwhile is not
+    followed either)."""
+    import stat
+
+    for top, _dirs, names, dir_fd in os.fwalk(WORK_DIR, follow_symlinks=False):
+        rel = os.path.relpath(top, WORK_DIR)
+        for name in names:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                yield (name if rel == "." else f"{rel}/{name}"), dir_fd, name
+
+
+def _read_nofollow(dir_fd, name, limit):
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _returned_files(patterns, budget):
+    """The files that match, in path order, as many as fit the budget (raw bytes)."""
+    import base64
+    import mimetypes
+
+    regexes = [_glob_regex(p) for p in patterns]
+    found = {}
+    for path, dir_fd, name in _regular_files():
+        if len(path.encode("utf-8", "surrogateescape")) > RETURN_PATH_MAX:
+            continue
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # a name that is not UTF-8 has no JSON key
+            continue
+        if any(r.match(path) for r in regexes):
+            found[path] = _read_nofollow(dir_fd, name, budget)
+    files, used, truncated = {}, 0, False
+    for path in sorted(found):
+        data = found[path]
+        if used + len(data) > budget or len(files) == RETURN_FILES_MAX:
+            truncated = True
+            continue
+        used += len(data)
+        files[path] = {"base64": base64.b64encode(data).decode("ascii"), "size": len(data),
+                       "media_type": mimetypes.guess_type(path)[0] or "application/octet-stream"}
+    return files, truncated
+
+
+def _figures(fmt, budget):
+    """Every open matplotlib figure, in figure-number order, as many as fit the budget."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return [], False
+    import base64
+    import io
+
+    figures, used, truncated = [], 0, False
+    for num in plt.get_fignums():
+        buf = io.BytesIO()
+        plt.figure(num).savefig(buf, format=fmt)
+        data = buf.getvalue()
+        if used + len(data) > budget or len(figures) == FIGURES_MAX:
+            truncated = True
+            continue
+        used += len(data)
+        figures.append({"media_type": "image/png" if fmt == "png" else "image/svg+xml",
+                        "base64": base64.b64encode(data).decode("ascii")})
+    return figures, truncated
+
+
+def _extras(options, budget):
+    """The answer's extras the request asked for, as JSON text (b"" for none)."""
+    extras = {}
+    try:
+        if "return_files" in options:
+            extras["files"], truncated = _returned_files(options["return_files"], budget)
+            if truncated:
+                extras["files_truncated"] = True
+        if "figures" in options:
+            extras["figures"], truncated = _figures(options["figures"], budget)
+            if truncated:
+                extras["figures_truncated"] = True
+    except MemoryError:
+        _send_memory_limit()
+        _finish()
+    except BaseException as exc:
+        _send_error("exception", f"Collecting the answer's files and figures failed: {_describe(exc)}")
+        _finish()
+    return json.dumps(extras).encode("ascii") if extras else b""
 
 
 def _script_streams():

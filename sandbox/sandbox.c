@@ -41,6 +41,7 @@ void sb_outcome_free(struct sb_outcome *o)
         sbuf_free(&o->result);
         sbuf_free(&o->message);
         sbuf_free(&o->traceback);
+        sbuf_free(&o->extras);
 }
 
 /* ---- cgroups --------------------------------------------------------------------------- */
@@ -352,7 +353,35 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
         return 0;
 }
 
-int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_outcome *out, char *err, size_t errlen)
+/* What goes down the script's pipe (runner.py, _read_job): the limits the runner lowers its
+ * own to, on one line; the job's options, on one line; the script. */
+static int job_input(const struct sb_limits *l, const struct sb_job *job, struct sbuf *in)
+{
+        int r = sbuf_printf(in, "{\"cpu_time_s\": %u, \"memory_mb\": %lu, \"max_processes\": %u, "
+                            "\"max_open_files\": %u, \"files_max_bytes\": %zu}\n%s\n",
+                            l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files, l->files_max_bytes,
+                            job->options ? job->options : "{}");
+        if (r == 0)
+                r = sbuf_append(in, job->script, job->script_len);
+        return r < 0 || in->oom ? -ENOMEM : 0;
+}
+
+/* The job's own limits take the place of the sandbox's: lowered in its cgroup here, and by
+ * the runner in its rlimits before anything of the script runs. */
+static int apply_job_limits(struct sb_prepared *p, const struct sb_job *job, char *err, size_t errlen)
+{
+        if (!job->limits)
+                return 0;
+        if (!sb_limits_within(job->limits, &p->limits)) {
+                snprintf(err, errlen, "the job's limits exceed the sandbox's");
+                return -EINVAL;
+        }
+        p->limits = *job->limits;
+        int r = sb_cgroup_tighten(&p->cg, &p->limits, err, errlen);
+        return r < 0 ? r : 0;
+}
+
+int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcome *out, char *err, size_t errlen)
 {
         struct sb_run_facts st = { .out = out };
         memset(out, 0, sizeof(*out));
@@ -361,7 +390,17 @@ int sb_execute(struct sb_prepared *p, const char *script, size_t len, struct sb_
                 return -EINVAL;
         }
         p->executed = true;
-        int r = collect(p, script, len, &st);
+        struct sbuf in = { 0 };
+        int r = apply_job_limits(p, job, err, errlen);
+        if (r == 0 && (r = job_input(&p->limits, job, &in)) < 0)
+                snprintf(err, errlen, "out of memory");
+        if (r < 0) {
+                sbuf_free(&in);
+                kill_init(p);
+                return r;
+        }
+        r = collect(p, in.data, in.len, &st);
+        sbuf_free(&in);
         /* Whatever is left of the sandbox dies now; sb_discard() waits for it and removes the
          * cgroup, which the caller may leave until after it has answered. */
         kill_init(p);

@@ -40,6 +40,8 @@ struct sb_limits {
         size_t script_max_bytes;    /* after JSON decoding */
         size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
         size_t result_max_bytes;    /* JSON text of main()'s return value */
+        unsigned files_max_count;   /* files a request may send in ("files") */
+        size_t files_max_bytes;     /* bytes of files (and, apart, of figures) an answer may carry */
         unsigned require_cgroups;   /* 1: no script runs where per-request cgroups cannot be made */
         unsigned uid_base;          /* first of the SB_ID_COUNT host uids/gids the sandboxes map to */
 };
@@ -125,6 +127,7 @@ struct sb_outcome {
         struct sbuf result;      /* SB_OK: validated JSON text */
         struct sbuf message;     /* the API's "error" text (UTF-8) when status != SB_OK */
         struct sbuf traceback;   /* SB_EXCEPTION */
+        struct sbuf extras;      /* SB_OK: validated JSON members "files", "figures", ... (no braces) */
         int exit_code;           /* SB_EXITED */
         int term_signal;         /* SB_KILLED */
         long long wall_ms;       /* from clone() to the last pipe closing */
@@ -136,8 +139,9 @@ struct sb_outcome {
 void sb_outcome_free(struct sb_outcome *o);
 
 /* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
- * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped. */
-int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out);
+ * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped;
+ * then the extras the job asked for ("files", "figures", ...) and, with usage, "usage". */
+int sb_outcome_to_json(const struct sb_outcome *o, bool usage, struct sbuf *out);
 
 /* ---- the provider ------------------------------------------------------------------------ */
 
@@ -145,7 +149,18 @@ int sb_outcome_to_json(const struct sb_outcome *o, struct sbuf *out);
 struct sb_job {
         const char *script;
         size_t script_len;
+        /* What the runner does beside running the script: a JSON object on one line (no raw
+         * newline; NULL: "{}") with any of "input" (main(input)), "files" (written into /tmp
+         * first: path -> text or {"base64"}), "return_files" (glob patterns), "figures" ("png"
+         * or "svg"). The caller has validated it (fcgi/request.c); the runner trusts its shape. */
+        const char *options;
+        /* The limits this job runs under, each at most the provider's (sb_limits_within());
+         * NULL: the provider's. */
+        const struct sb_limits *limits;
 };
+
+/* Whether every limit of l is at most the one of max. */
+bool sb_limits_within(const struct sb_limits *l, const struct sb_limits *max);
 
 /* What the provider tells its owner about, who may log or count it (detail says why). */
 enum sb_event {

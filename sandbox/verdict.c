@@ -95,16 +95,29 @@ exit:
 
 /* ---- the frame ------------------------------------------------------------------------- */
 
+/* The most the runner's extras can take (runner.py): the files and the figures, each within
+ * files_max_bytes of raw bytes (base64: 4 for 3), RETURN_FILES_MAX paths of RETURN_PATH_MAX
+ * bytes escaped to 6 each at worst, and the members' names and punctuation. */
+#define RETURN_FILES_MAX 1000
+#define FIGURES_MAX 100
+#define RETURN_PATH_MAX 1024
+size_t sb_extras_max(const struct sb_limits *l)
+{
+        size_t base64 = (l->files_max_bytes + 2) / 3 * 4;
+        return 2 * base64 + RETURN_FILES_MAX * (6 * RETURN_PATH_MAX + 128) + FIGURES_MAX * 64 + 256;
+}
+
 size_t sb_frame_max(const struct sb_limits *l)
 {
-        size_t body = l->result_max_bytes > SB_ERROR_FRAME_MAX ? l->result_max_bytes : SB_ERROR_FRAME_MAX;
-        return SB_FRAME_HEADER_MAX + body;
+        size_t result = l->result_max_bytes + sb_extras_max(l);
+        return SB_FRAME_HEADER_MAX + (result > SB_ERROR_FRAME_MAX ? result : SB_ERROR_FRAME_MAX);
 }
 
 struct frame {
         char tag;
         long long cpu_ms;
         long long peak_rss_kb;
+        long long extras_len;    /* R: the JSON object of extras that comes before the value */
         const char *body;
         size_t body_len;
 };
@@ -130,18 +143,72 @@ static bool parse_frame_header(const struct sbuf *f, struct frame *fr)
         if (f->len < 2)
                 return false;
         const char *p = f->data + 1, *end = f->data + (f->len < SB_FRAME_HEADER_MAX ? f->len : SB_FRAME_HEADER_MAX);
-        if (!read_count(&p, end, ' ', &fr->cpu_ms) || !read_count(&p, end, '\n', &fr->peak_rss_kb))
+        if (!read_count(&p, end, ' ', &fr->cpu_ms))
                 return false;
+        /* "<peak>\n", or "<peak> <extras_len>\n". */
+        const char *peak = p;
+        fr->extras_len = 0;
+        if (!read_count(&p, end, '\n', &fr->peak_rss_kb)) {
+                p = peak;
+                if (!read_count(&p, end, ' ', &fr->peak_rss_kb) || !read_count(&p, end, '\n', &fr->extras_len))
+                        return false;
+        }
         fr->tag = f->data[0];
         fr->body = p;
         fr->body_len = f->len - (size_t)(p - f->data);
         return true;
 }
 
+/* Whether a member of the extras is one the runner writes, of its type. */
+static bool known_extra(const char *name, struct json_object *v)
+{
+        if (strcmp(name, "files") == 0)
+                return json_object_is_type(v, json_type_object);
+        if (strcmp(name, "figures") == 0)
+                return json_object_is_type(v, json_type_array);
+        if (strcmp(name, "files_truncated") == 0 || strcmp(name, "figures_truncated") == 0)
+                return json_object_is_type(v, json_type_boolean);
+        return false;
+}
+
+/* The extras before the value of an R frame: one strict JSON object whose members are the
+ * runner's, kept as members (no braces) to go into the answer. Moves fr->body past them.
+ * False when they are not what the runner writes. */
+static bool take_extras(const struct sb_limits *l, struct frame *fr, struct sb_outcome *o)
+{
+        size_t n = (size_t)fr->extras_len;
+        if (!n)
+                return true;
+        if (fr->extras_len < 0 || n > fr->body_len || n > sb_extras_max(l) || jt_validate(fr->body, n, 8) != 0)
+                return false;
+        struct json_tokener *tok = json_tokener_new_ex(8);
+        if (!tok)
+                return false;
+        struct json_object *root = json_tokener_parse_ex(tok, fr->body, (int)n);
+        bool ok = root && json_object_is_type(root, json_type_object);
+        if (ok) {
+                json_object_object_foreach(root, name, value) ok = ok && known_extra(name, value);
+        }
+        json_object_put(root);
+        json_tokener_free(tok);
+        if (!ok)
+                return false;
+        const char *open = memchr(fr->body, '{', n), *close = fr->body + n;
+        while (close > open && close[-1] != '}')
+                close--;
+        if (sbuf_append(&o->extras, open + 1, (size_t)(close - 1 - (open + 1))) < 0)
+                return false;
+        fr->body += n;
+        fr->body_len -= n;
+        return true;
+}
+
 /* The outcome a whole frame tells, checked as untrusted input: the runner writes only one
  * frame, of a known shape, with no more than result_max_bytes of result. */
-static void decide_frame(const struct sb_limits *l, const struct frame *fr, struct sb_outcome *o)
+static void decide_frame(const struct sb_limits *l, struct frame *fr, struct sb_outcome *o)
 {
+        if (fr && fr->tag == 'R' && !take_extras(l, fr, o))
+                fr = NULL; /* tampered */
         if (fr && fr->tag == 'R') {
                 if (fr->body_len > l->result_max_bytes) {
                         set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",

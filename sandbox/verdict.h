@@ -22,8 +22,9 @@ struct sb_run_facts {
 /* Sets out->status, message, traceback, result and usage from the facts. */
 void sb_decide(const struct sb_limits *l, struct sb_run_facts *facts);
 
-/* A frame is a tag byte and a usage line ("R<cpu_ms> <peak_rss_kb>\n"), at most this long,
- * then JSON: main()'s value (at most result_max_bytes) or an error object, which the runner
+/* A frame is a tag byte and a usage line ("R<cpu_ms> <peak_rss_kb>\n", or with the length
+ * of the extras that come first "R<cpu_ms> <peak_rss_kb> <n>\n"), at most this long, then
+ * JSON: main()'s value (at most result_max_bytes) or an error object, which the runner
  * keeps under SB_ERROR_FRAME_MAX whatever the result limit (runner.py, ERROR_TEXT_MAX: two
  * texts of 64 KiB, each byte escaped to 6 at worst). */
 #define SB_FRAME_HEADER_MAX 64
@@ -31,6 +32,8 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *facts);
 
 /* The bytes of the result channel worth keeping: the largest frame the runner may write. */
 size_t sb_frame_max(const struct sb_limits *l);
+/* The most an R frame's extras (files, figures) may take. */
+size_t sb_extras_max(const struct sb_limits *l);
 
 /* A signal's name as kill -l gives it, with the SIG prefix: "SIGSEGV", "SIGRTMIN+3",
  * "SIGRTMAX-1"; "SIG<n>" for a number without a name. */

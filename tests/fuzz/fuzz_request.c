@@ -23,15 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct sb_config config;
         sb_config_default(&config);
         config.limits.script_max_bytes = 64; /* small, so that the 413 path is reached too */
-        char *script = NULL;
-        size_t script_len = 0;
+        struct exec_request x;
         struct api_error e = { 0 };
-        int r = request_parse_execute(body, size, &config, &script, &script_len, &e);
+        int r = request_parse_execute(body, size, &config, &x, &e);
         if (r == 0) {
-                if (!script || script_len > config.limits.script_max_bytes || jt_validate(body, size, 128) != 0)
+                /* The runner's options: one line of strict JSON; limits never above the server's. */
+                if (!x.script || x.script_len > config.limits.script_max_bytes || jt_validate(body, size, 128) != 0 ||
+                    !x.options.data || memchr(x.options.data, '\n', x.options.len) ||
+                    jt_validate(x.options.data, x.options.len, 256) != 0 || !sb_limits_within(&x.limits, &config.limits))
                         abort();
-                free(script);
-        } else if (r != -1 || script || (e.status != 400 && e.status != 413) ||
+                exec_request_free(&x);
+        } else if (r != -1 || x.script || (e.status != 400 && e.status != 413) ||
                    !memchr(e.message, '\0', sizeof(e.message))) {
                 abort();
         } else if (strcmp(e.kind, "invalid_json") == 0 && !memchr(body, '\0', size) &&

@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (out.status == SB_OK && (size < 2 || data[0] != 'R' || out.result.len == 0))
                 abort();
         struct sbuf body = { 0 };
-        if (sb_outcome_to_json(&out, &body) == 0 && jt_validate(body.data, body.len, 2001) != 0)
+        if (sb_outcome_to_json(&out, true, &body) == 0 && jt_validate(body.data, body.len, 2001) != 0)
                 abort();
         sbuf_free(&body);
         sbuf_free(&facts.frame);

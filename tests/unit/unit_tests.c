@@ -14,6 +14,7 @@
 
 #include "../../fcgi/http.h"
 #include "../../fcgi/request.h"
+#include "../../fcgi/fields.h"
 #include "imports.h"
 #include "internal.h"
 #include "jsontext.h"
@@ -279,8 +280,61 @@ static struct parsed parse(const char *body, size_t len)
         sb_config_default(&c);
         c.limits.script_max_bytes = 32;
         struct parsed p = { 0 };
-        p.r = request_parse_execute(body, len, &c, &p.script, &p.len, &p.e);
+        struct exec_request x;
+        p.r = request_parse_execute(body, len, &c, &x, &p.e);
+        p.script = x.script; /* the caller frees it */
+        p.len = x.script_len;
+        sbuf_free(&x.options);
         return p;
+}
+
+/* The optional fields: what the runner gets, and what is refused with which message. */
+static void test_request_fields(void)
+{
+        struct sb_config c;
+        sb_config_default(&c);
+        struct exec_request x;
+        struct api_error e;
+        const char ok[] = "{\"script\": \"s\", \"input\": {\"a\": [1, 0.1]}, \"files\": {\"d/x.csv\": \"a,b\\n\", "
+                          "\"b.bin\": {\"base64\": \"AP8=\"}}, \"return_files\": [\"**/*.csv\"], \"figures\": \"svg\", "
+                          "\"limits\": {\"wall_time_s\": 2, \"memory_mb\": 100}, \"usage\": true}";
+        CHECK(request_parse_execute(ok, sizeof(ok) - 1, &c, &x, &e) == 0);
+        CHECK(x.usage && x.limits.wall_time_s == 2 && x.limits.memory_mb == 100 && x.limits.cpu_time_s == 10);
+        CHECK(x.options.data && !strchr(x.options.data, '\n') && jt_validate(x.options.data, x.options.len, 8) == 0);
+        static const char head[] = "{\"input\":{\"a\": [1, 0.1]},\"files\"";
+        CHECK(strncmp(x.options.data, head, sizeof(head) - 1) == 0);
+        exec_request_free(&x);
+        /* input as written: a number past 64 bits stays itself; raw newlines become spaces. */
+        const char big[] = "{\"input\" :\n[123456789012345678901234567890,\r\n\"a\\nb\"] , \"script\": \"s\"}";
+        CHECK(request_parse_execute(big, sizeof(big) - 1, &c, &x, &e) == 0);
+        CHECK_STR(x.options.data, "{\"input\":[123456789012345678901234567890,  \"a\\nb\"]}");
+        exec_request_free(&x);
+        static const struct {
+                const char *body, *message;
+        } refused[] = {
+                { "{\"script\": \"s\", \"files\": {\"/etc/x\": \"\"}}", "files: \"/etc/x\": an absolute path" },
+                { "{\"script\": \"s\", \"files\": {\"a/../b\": \"\"}}", "files: \"a/../b\": a '..' or '.'" },
+                { "{\"script\": \"s\", \"files\": {\"a//b\": \"\"}}", "files: \"a//b\": an empty component" },
+                { "{\"script\": \"s\", \"files\": {\"a\": \"\", \"a/b\": \"\"}}", "files: \"a\": also a directory" },
+                { "{\"script\": \"s\", \"files\": {\"a\": {\"base64\": \"A===\"}}}", "files: \"a\": invalid base64" },
+                { "{\"script\": \"s\", \"files\": {\"a\": 1}}", "files: \"a\": the content must be" },
+                { "{\"script\": \"s\", \"files\": []}", "files: must be an object" },
+                { "{\"script\": \"s\", \"return_files\": [\"../x\"]}", "return_files[0]: a '..'" },
+                { "{\"script\": \"s\", \"figures\": \"jpg\"}", "figures: must be" },
+                { "{\"script\": \"s\", \"limits\": {\"memory_mb\": 1024}}", "limits.memory_mb: 1024 is above the server's maximum of 512" },
+                { "{\"script\": \"s\", \"limits\": {\"wall_time_s\": 0}}", "limits.wall_time_s: must be a positive" },
+                { "{\"script\": \"s\", \"limits\": {\"cpu_time_s\": 1.5}}", "limits.cpu_time_s: must be a positive" },
+                { "{\"script\": \"s\", \"limits\": {\"foo\": 1}}", "limits.foo: unknown limit" },
+                { "{\"script\": \"s\", \"limits\": 3}", "limits: must be an object" },
+                { "{\"script\": \"s\", \"usage\": \"yes\"}", "usage: must be true or false" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+                int r = request_parse_execute(refused[i].body, strlen(refused[i].body), &c, &x, &e);
+                CHECK(r == -1 && e.status == 400 && strncmp(e.message, refused[i].message, strlen(refused[i].message)) == 0);
+                if (r == 0 || strncmp(e.message, refused[i].message, strlen(refused[i].message)) != 0)
+                        fprintf(stderr, "  %s -> %s\n", refused[i].body, e.message);
+                CHECK(x.script == NULL);
+        }
 }
 
 static void test_request_valid(void)
@@ -371,7 +425,7 @@ static void test_outcome_ok_body(void)
         sbuf_puts(&o.result, "{\"sum\": 30}");
         sbuf_puts(&o.stdout_buf, "line\n\xff");
         struct sbuf b = { 0 };
-        CHECK(sb_outcome_to_json(&o, &b) == 0);
+        CHECK(sb_outcome_to_json(&o, false, &b) == 0);
         CHECK_STR(b.data, "{\"result\": {\"sum\": 30}, \"stdout\": \"line\\n\xef\xbf\xbd\"}");
         sbuf_free(&b);
         sb_outcome_free(&o);
@@ -383,7 +437,7 @@ static void test_outcome_error_body(void)
         sbuf_puts(&o.message, "ZeroDivisionError: division by zero");
         sbuf_puts(&o.traceback, "Traceback\n");
         struct sbuf b = { 0 };
-        CHECK(sb_outcome_to_json(&o, &b) == 0);
+        CHECK(sb_outcome_to_json(&o, false, &b) == 0);
         CHECK_STR(b.data, "{\"error\": \"ZeroDivisionError: division by zero\", \"stdout\": \"\", \"error_kind\": "
                           "\"exception\", \"traceback\": \"Traceback\\n\", \"stdout_truncated\": true}");
         sbuf_free(&b);
@@ -456,10 +510,33 @@ static void test_decide_result_limit_is_exact(void)
         CHECK(o.status == SB_RESULT_TOO_LARGE);
         CHECK(o.cpu_ms == 1 && o.peak_rss_kb == 2); /* usage from the frame: no report came */
         sb_outcome_free(&o);
-        /* The frame's room takes the longest header on top of the limit. */
+        /* The frame's room takes the longest header and the extras on top of the limit. */
         CHECK(sb_frame_max(&l) >= 16 + SB_FRAME_HEADER_MAX);
         l.result_max_bytes = 8u << 20;
-        CHECK(sb_frame_max(&l) == (8u << 20) + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l) == (8u << 20) + sb_extras_max(&l) + SB_FRAME_HEADER_MAX);
+        CHECK(sb_extras_max(&l) >= 2 * ((l.files_max_bytes + 2) / 3 * 4));
+}
+
+/* Extras before the value: the runner's members only, spliced into the answer. */
+static void test_decide_extras(void)
+{
+        struct sb_limits l = default_limits();
+        struct sb_outcome o;
+        const char ok[] = "R1 2 34\n{\"figures\": [], \"files\": {\"a\": 1}}[1]";
+        decide(&o, &l, ok, strlen(ok), false, 0);
+        CHECK(o.status == SB_OK && o.result.len == 3 && o.extras.len == 32);
+        struct sbuf b = { 0 };
+        CHECK(sb_outcome_to_json(&o, true, &b) == 0 && jt_validate(b.data, b.len, 8) == 0);
+        CHECK(strstr(b.data, "\"figures\": [], \"files\"") && strstr(b.data, "\"usage\": {\"wall_ms\""));
+        sbuf_free(&b);
+        sb_outcome_free(&o);
+        static const char *forged[] = { "R1 2 16\n{\"result\": true}[1]", "R1 2 12\n{\"files\": 1}[1]",
+                                        "R1 2 99\n{\"files\": {}}", "R1 2 12\n{\"files\": {}[1]" };
+        for (size_t i = 0; i < ARRAY_SIZE(forged); i++) {
+                decide(&o, &l, forged[i], strlen(forged[i]), false, 0);
+                CHECK(o.status == SB_CHANNEL_TAMPERED && o.extras.len == 0);
+                sb_outcome_free(&o);
+        }
 }
 
 static void test_decide_keeps_usage_on_overflow(void)
@@ -738,6 +815,8 @@ static const struct {
         T(test_content_type),
         T(test_error_body),
         T(test_request_valid),
+        T(test_request_fields),
+        T(test_decide_extras),
         T(test_request_script_with_nul),
         T(test_request_errors),
         T(test_request_raw_nul_rejected),
