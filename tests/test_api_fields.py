@@ -205,11 +205,14 @@ def test_limits_wall_time_not_too_low(base_url):
 
 
 def test_limits_cpu_time(base_url):
-    t0 = time.monotonic()
-    body = run_err(base_url, "def main():\n    while True:\n        pass\n", "timeout", limits={"cpu_time_s": 1})
-    elapsed = time.monotonic() - t0
-    assert body["error"] == TIMEOUT_1S
-    assert elapsed < 6, elapsed
+    # A few times: the verdict must be a timeout every time (a SIGXCPU is not a crash).
+    for _ in range(5):
+        t0 = time.monotonic()
+        body = run_err(base_url, "def main():\n    while True:\n        pass\n", "timeout",
+                       limits={"cpu_time_s": 1}, usage=True)
+        elapsed = time.monotonic() - t0
+        assert body["error"] == TIMEOUT_1S
+        assert elapsed < 6, elapsed
 
 
 ALLOC = "def main(mb):\n    b = bytearray(mb << 20)\n    return len(b) >> 20\n"
@@ -340,8 +343,8 @@ def test_limits_bad_value_among_good_ones(base_url):
 @pytest.mark.parametrize("key", ["foo", "tmp_size_mb", "result_max_bytes", "script_max_bytes", "workers",
                                  "WALL_TIME_S", ""])
 def test_limits_unknown_key_refused(base_url, key):
-    msg = assert_refused(base_url, "limits.%s: " % key, limits={key: 1})
-    assert msg == "limits.%s: unknown limit" % key
+    # The spec: the message starts "limits.<key>: "; its example is "limits.foo: unknown limit".
+    assert_refused(base_url, "limits.%s: unknown limit" % key, limits={key: 1})
 
 
 @pytest.mark.parametrize("value", [[], [{"wall_time_s": 1}], 1, "wall_time_s=1", None, True],
