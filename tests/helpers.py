@@ -158,13 +158,26 @@ def request(base_url, method, path, body=None, headers=None, timeout=60, source=
         conn.close()
 
 
-def post_execute(base_url, script, timeout=60):
-    """POST {"script": script} to /execute; return (status, headers, parsed JSON body)."""
-    body = json.dumps({"script": script}).encode("utf-8")
+def post_execute(base_url, script, timeout=60, **fields):
+    """POST {"script": script, **fields} to /execute (fields: the request's other members,
+    e.g. input=, files=, limits=); return (status, headers, parsed JSON body). The body's
+    members keep the order of the answer (parse_json_strict builds dicts in order)."""
+    body = json.dumps(dict({"script": script}, **fields)).encode("utf-8")
     status, headers, raw = request(
         base_url, "POST", "/execute", body=body,
         headers={"Content-Type": JSON_CT}, timeout=timeout)
     return status, headers, parse_json_strict(raw)
+
+
+def assert_refused(base_url, prefix, script="def main():\n    return 1\n", **fields):
+    """POSTs script with fields; asserts the request is refused before anything runs (400
+    invalid_request, stdout "", nothing else) with a message starting prefix; returns it."""
+    status, _, body = post_execute(base_url, script, **fields)
+    assert status == 400, (status, str(body)[:2000])
+    assert set(body) == {"error", "error_kind", "stdout"}, str(body)[:2000]
+    assert body["error_kind"] == "invalid_request" and body["stdout"] == "", str(body)[:2000]
+    assert body["error"].startswith(prefix), (prefix, body["error"][:2000])
+    return body["error"]
 
 
 def assert_json_content_type(headers):
