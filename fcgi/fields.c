@@ -38,6 +38,50 @@ int fields_check_path(const char *path, size_t len, bool pattern, const char **w
 
 /* ---- files ----------------------------------------------------------------------------- */
 
+static size_t skip_value(const char *t, size_t i, size_t len);
+static size_t skip_ws(const char *t, size_t i, size_t len);
+static bool member_span(const char *t, size_t len, const char *name, size_t *start, size_t *end);
+
+/* Whether the JSON string at t[i] (its opening quote) holds an escaped NUL: json-c ends an
+ * object's member names at a NUL, so "a\u0000b" would arrive as "a". */
+static bool string_has_nul(const char *t, size_t i, size_t end)
+{
+        for (i++; i < end && t[i] != '"'; i++) {
+                if (t[i] != '\\')
+                        continue;
+                if (t[i + 1] == 'u' && end - i > 5 && memcmp(t + i + 2, "0000", 4) == 0)
+                        return true;
+                i++; /* the escaped character: a '\\' never starts another escape */
+        }
+        return false;
+}
+
+/* Whether a path of "files", as the client wrote it, holds a NUL; *name is that path as
+ * written, or empty when "files" is not found as written (its own name spelt with escapes:
+ * nothing can be checked then, and it is refused too). */
+static bool file_names_have_nul(const char *t, size_t len, const char **name, int *name_len)
+{
+        size_t i, end;
+        *name = "";
+        *name_len = 0;
+        if (!member_span(t, len, "files", &i, &end))
+                return true;
+        if (t[i] != '{')
+                return false; /* not an object: refused as such */
+        for (i = skip_ws(t, i + 1, len); i < end && t[i] == '"';) {
+                if (string_has_nul(t, i, end)) {
+                        size_t key_end = skip_value(t, i, len);
+                        *name = t + i + 1;
+                        *name_len = key_end - i - 2 > 200 ? 200 : (int)(key_end - i - 2);
+                        return true;
+                }
+                i = skip_ws(t, skip_ws(t, skip_value(t, i, len), len) + 1, len); /* past ':' */
+                i = skip_ws(t, skip_value(t, i, len), len);
+                i = i < end && t[i] == ',' ? skip_ws(t, i + 1, len) : end;
+        }
+        return false;
+}
+
 /* The size of RFC 4648 base64 text once decoded, or -1 when it is not that (standard
  * alphabet, padded to a multiple of 4, '=' only at the end). */
 static long long base64_decoded_size(const char *s, size_t n)
@@ -83,10 +127,20 @@ static const char *directory_clash(struct json_object *files, const char *path, 
         return NULL;
 }
 
-static int check_files(struct json_object *files, const struct sb_limits *l, struct api_error *e)
+static int check_files(const char *body, size_t len, struct json_object *files, const struct sb_limits *l,
+                       struct api_error *e)
 {
         if (!json_object_is_type(files, json_type_object)) {
                 api_error_set(e, 400, "invalid_request", "files: must be an object mapping paths to contents");
+                return -1;
+        }
+        const char *name;
+        int name_len;
+        if (file_names_have_nul(body, len, &name, &name_len)) {
+                if (name_len)
+                        api_error_set(e, 400, "invalid_request", "files: \"%.*s\": a NUL byte", name_len, name);
+                else
+                        api_error_set(e, 400, "invalid_request", "files: spell the member's name without escapes");
                 return -1;
         }
         if ((size_t)json_object_object_length(files) > l->files_max_count) {
@@ -278,12 +332,12 @@ static int splice_input(const char *body, size_t start, size_t end, const char *
 /* ---- the whole ------------------------------------------------------------------------- */
 
 /* Each of the runner's options that the request has, checked, into options. */
-static int take_options(struct json_object *root, const struct sb_limits *l, struct json_object *options,
-                        struct exec_request *req, struct api_error *e)
+static int take_options(const char *body, size_t len, struct json_object *root, const struct sb_limits *l,
+                        struct json_object *options, struct exec_request *req, struct api_error *e)
 {
         struct json_object *v;
         if (json_object_object_get_ex(root, "files", &v)) {
-                if (check_files(v, l, e) < 0)
+                if (check_files(body, len, v, l, e) < 0)
                         return -1;
                 json_object_object_add(options, "files", json_object_get(v));
         }
@@ -328,7 +382,7 @@ int fields_parse(const char *body, size_t len, struct json_object *root, const s
         bool raw_input = member_span(body, len, "input", &start, &end);
         if (!raw_input && json_object_object_get_ex(root, "input", &v)) /* its name had escapes */
                 json_object_object_add(options, "input", json_object_get(v));
-        int r = take_options(root, &config->limits, options, req, e);
+        int r = take_options(body, len, root, &config->limits, options, req, e);
         if (r == 0) {
                 /* Plain: one line (json-c escapes every control character in strings). */
                 const char *text = json_object_to_json_string_ext(options, JSON_C_TO_STRING_PLAIN |

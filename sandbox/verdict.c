@@ -263,6 +263,15 @@ static long long timeval_ms(struct timeval tv)
         return s * 1000 + tv.tv_usec / 1000;
 }
 
+/* How far short of the CPU limit the kernel's figures for a process killed at it were seen:
+ * a tenth, and at least 250 ms (cold mode, limit 1 s: 882 ms reported for the SIGXCPU that
+ * fired at 1 s, 1 run in 15). */
+static long long cpu_slack_ms(const struct sb_limits *l)
+{
+        long long tenth = (long long)l->cpu_time_s * 100;
+        return tenth > 250 ? tenth : 250;
+}
+
 /* The kernel's word: these cannot be forged from inside. A script that ran out of time while
  * at its memory ceiling was thrashing in it (a failed allocation unwinding millions of frames,
  * say): that is a memory blow-up, and reported as one. True when it decided the outcome. */
@@ -281,11 +290,11 @@ static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_fa
         /* SIGXCPU at the soft limit, SIGKILL at the hard one; either only counts as a CPU
          * timeout when the CPU time is really there (a script can send itself either). The
          * figures the kernel reports for a killed many-threaded process on a loaded machine
-         * were seen a little short of the limit that fired, hence the tenth of slack: a
+         * were seen a little short of the limit that fired, hence the slack (cpu_slack_ms()): a
          * script that sends itself SIGXCPU that close to its limit only changes its own
          * verdict's wording. */
         else if (rep && WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGXCPU || WTERMSIG(ws) == SIGKILL) &&
-                 o->cpu_ms * 10 >= (long long)l->cpu_time_s * 1000 * 9)
+                 o->cpu_ms + cpu_slack_ms(l) >= (long long)l->cpu_time_s * 1000)
                 limit_s = l->cpu_time_s;
         if (limit_s && !at_ceiling)
                 set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", limit_s);
@@ -317,6 +326,10 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *st)
         /* The cgroup counts every process, orphans reaped by init included. */
         if (st->cgroup_cpu_ms > o->cpu_ms)
                 o->cpu_ms = st->cgroup_cpu_ms;
+        /* Killed at the deadline, cold, neither report nor frame came: the memory cgroup's peak
+         * (all the sandbox's pages, /tmp's too) is the figure there is. */
+        if (!have_report && !framed && st->cgroup_peak > 0)
+                o->peak_rss_kb = (long)(st->cgroup_peak / 1024);
         if (decide_from_kernel(l, st, have_report ? &rep : NULL, o))
                 return;
 

@@ -379,11 +379,11 @@ def long_pattern(n):
 
 @pytest.mark.parametrize("patterns", [
     ["../*"], ["../etc/passwd"], ["a/../../*"], ["**/../*"], [".."], ["/etc/*"], ["/etc/passwd"], ["/tmp/*"],
-    ["/*"], [""], ["ok.txt", ""], ["*.txt", "../*"], [long_pattern(1024)], [long_pattern(2000)],
+    ["/*"], [""], ["ok.txt", ""], ["*.txt", "../*"], [long_pattern(1025)], [long_pattern(2000)],
     ["p%d" % i for i in range(101)],
     "*.txt", None, 1, {"pattern": "*"}, [1], [None], [["*.txt"]], [{"glob": "*"}], True,
 ], ids=["dotdot_star", "dotdot_passwd", "dotdot_deep", "globstar_dotdot", "dotdot", "etc_star", "etc_passwd",
-        "tmp_star", "root_star", "empty", "empty_second", "dotdot_second", "len_1024", "len_2000", "count_101",
+        "tmp_star", "root_star", "empty", "empty_second", "dotdot_second", "len_1025", "len_2000", "count_101",
         "string", "null", "number", "object", "number_item", "null_item", "nested_array", "object_item", "true"])
 def test_return_files_bad_patterns_refused(base_url, patterns):
     msg = assert_refused(base_url, "", return_files=patterns)
@@ -394,15 +394,15 @@ def test_return_files_at_the_limits(base_url):
     script = "def main():\n    open('hit.txt', 'w').write('h')\n    return 1\n"
     pats = ["hit.txt"] + ["nomatch%d" % i for i in range(99)]
     assert returned(run_ok(base_url, script, return_files=pats)) == {"hit.txt": b"h"}
-    assert len(long_pattern(1023)) == 1023
-    assert returned(run_ok(base_url, script, return_files=[long_pattern(1023), "*.txt"])) == {"hit.txt": b"h"}
+    assert len(long_pattern(1024)) == 1024
+    assert returned(run_ok(base_url, script, return_files=[long_pattern(1024), "*.txt"])) == {"hit.txt": b"h"}
 
 
-def test_return_files_pattern_with_a_long_component_accepted(base_url):
-    # The spec's rules for a pattern: non-empty, relative, under 1024 bytes, no '..'
-    # component; nothing limits a component (it simply matches no file).
-    script = "def main():\n    open('hit.txt', 'w').write('h')\n    return 1\n"
-    assert returned(run_ok(base_url, script, return_files=["n" * 300, "*.txt"])) == {"hit.txt": b"h"}
+def test_return_files_pattern_with_a_long_component_refused(base_url):
+    # A pattern follows the rules of a path (README): a component over 255 bytes could match
+    # no file name, so it is refused rather than silently matching nothing.
+    msg = assert_refused(base_url, "", return_files=["n" * 300, "*.txt"])
+    assert msg.startswith("return_files[0]: a component over 255 bytes"), msg
 
 
 @pytest.mark.parametrize("script,kind", [

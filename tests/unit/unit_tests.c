@@ -319,6 +319,9 @@ static void test_request_fields(void)
                 { "{\"script\": \"s\", \"files\": {\"a\": {\"base64\": \"A===\"}}}", "files: \"a\": invalid base64" },
                 { "{\"script\": \"s\", \"files\": {\"a\": 1}}", "files: \"a\": the content must be" },
                 { "{\"script\": \"s\", \"files\": []}", "files: must be an object" },
+                /* json-c would cut the name at the NUL, to "a" */
+                { "{\"script\": \"s\", \"files\": {\"ok\": \"\\u0000\", \"a\\u0000b\": \"\"}}", "files: \"a\\u0000b\": a NUL byte" },
+                { "{\"script\": \"s\", \"fil\\u0065s\": {\"a\": \"\"}}", "files: spell the member's name" },
                 { "{\"script\": \"s\", \"return_files\": [\"../x\"]}", "return_files[0]: a '..'" },
                 { "{\"script\": \"s\", \"figures\": \"jpg\"}", "figures: must be" },
                 { "{\"script\": \"s\", \"limits\": {\"memory_mb\": 1024}}", "limits.memory_mb: 1024 is above the server's maximum of 512" },
