@@ -23,7 +23,11 @@ enum route http_route(const char *method, const char *path, const char **allow);
 /* true for "application/json", case-insensitive, with or without parameters. */
 bool http_is_json_content_type(const char *content_type);
 
-/* An error answer: status, the API's error_kind and message, and (for 405) the Allow header. */
+/* An error answer: status, the API's error_kind and message, and (for 405) the Allow header.
+ *
+ * fcgi/'s error contract: a function that turns a request into its answer returns 0, or -1
+ * with a struct api_error filled in (the answer itself; its status says whose fault it is);
+ * one that fails for a system reason returns -errno, as in the sandbox library (util.h). */
 struct api_error {
         int status;
         const char *kind;
