@@ -201,3 +201,29 @@ def test_runtime_describes_the_pool():
         assert runtime["limits"]["wall_time_s"] == 10 and runtime["workers"] == 1, runtime
     finally:
         stop(proc, log, run_dir)
+
+
+def test_sigterm_while_the_pool_starts_stops_it():
+    """The pool's master, SIGTERMed at every moment of its start-up (probe, monitor, workers),
+    stops within seconds. libfcgi's FCGX_Init() installs a SIGTERM handler of its own that only
+    sets a flag: the master used to miss such a SIGTERM, and every worker and monitor forked
+    after it inherited the flag and was replaced forever."""
+    worker = os.path.join(os.environ.get("PYEXEC_BUILD", os.path.join(ROOT, "build")), "pyexec-worker")
+    stuck = []
+    for delay_ms in range(0, 400, 25):
+        run_dir = tempfile.mkdtemp(prefix="pyexec-startterm-")
+        sock = os.path.join(run_dir, "pool.sock")
+        log = open(os.path.join(run_dir, "pool.log"), "wb")
+        proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", sock, "--", worker, "-w", "1"], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        time.sleep(delay_ms / 1000)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            stuck.append(delay_ms)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert not stuck, f"the pool ignored a SIGTERM sent this many ms into its start: {stuck}"
