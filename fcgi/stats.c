@@ -1,6 +1,10 @@
 /* stats.c — shared counters and /metrics. */
 #include "stats.h"
 
+#include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -61,9 +65,27 @@ void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, 
         }
 }
 
-int stats_runtime(const struct pool_stats *st, struct sbuf *body)
+/* The request members beyond "script" that POST /execute takes (API-SPEC.md, README), so that
+ * a client can tell this server from an older one without trying. Keep in step with
+ * fcgi/request.c and the "Feature" enum of nginx/openapi.json. */
+static const char runtime_features[] = "[\"input\", \"files\", \"return_files\", \"figures\", \"limits\", \"usage\"]";
+
+/* The server's maxima, under the names a request's "limits" member uses, then the sizes. */
+static int runtime_limits(const struct pool_stats *st, struct sbuf *body)
 {
         const struct sb_limits *l = &st->runtime.limits;
+        return sbuf_printf(body, "{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
+                                 "\"max_processes\": %u, \"max_open_files\": %u, \"stdout_max_bytes\": %zu, "
+                                 "\"script_max_bytes\": %zu, \"body_max_bytes\": %llu, \"result_max_bytes\": %zu, "
+                                 "\"files_max_count\": %u, \"files_max_bytes\": %zu, \"tmp_size_mb\": %lu}",
+                           l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
+                           l->stdout_max_bytes, l->script_max_bytes, (unsigned long long)st->runtime.body_max_bytes,
+                           l->result_max_bytes, l->files_max_count, l->files_max_bytes, l->tmp_size_mb);
+}
+
+int stats_runtime(const struct pool_stats *st, struct sbuf *body)
+{
+        const char *inventory = st->runtime.inventory;
         int r = sbuf_puts(body, "{\"cgroups\": ");
         r = r ? r : jt_append_string(body, st->runtime.cgroups, strnlen(st->runtime.cgroups, sizeof(st->runtime.cgroups)));
         if (r == 0 && st->runtime.cgroups_problem[0]) {
@@ -71,13 +93,78 @@ int stats_runtime(const struct pool_stats *st, struct sbuf *body)
                 r = r ? r : jt_append_string(body, st->runtime.cgroups_problem,
                                              strnlen(st->runtime.cgroups_problem, sizeof(st->runtime.cgroups_problem)));
         }
-        r = r ? r : sbuf_printf(body, ", \"mode\": \"%s\", \"workers\": %u, \"limits\": {\"wall_time_s\": %u, "
-                                "\"cpu_time_s\": %u, \"memory_mb\": %lu, \"max_processes\": %u, "
-                                "\"max_open_files\": %u, \"tmp_size_mb\": %lu, \"script_max_bytes\": %zu, "
-                                "\"stdout_max_bytes\": %zu, \"result_max_bytes\": %zu}}",
-                                strcmp(st->runtime.mode, "cold") == 0 ? "cold" : "warm", st->runtime.workers,
-                                l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
-                                l->tmp_size_mb, l->script_max_bytes, l->stdout_max_bytes, l->result_max_bytes);
+        r = r ? r : sbuf_printf(body, ", \"mode\": \"%s\", \"workers\": %u, ",
+                                strcmp(st->runtime.mode, "cold") == 0 ? "cold" : "warm", st->runtime.workers);
+        /* Without an inventory (the sandbox could not run it) the members are still there, so
+         * that the answer has one shape; /health says what is wrong. */
+        r = r ? r : sbuf_puts(body, inventory[0] ? inventory : "\"python\": null, \"packages\": {}");
+        r = r ? r : sbuf_puts(body, ", \"limits\": ");
+        r = r ? r : runtime_limits(st, body);
+        r = r ? r : sbuf_printf(body, ", \"features\": %s}", runtime_features);
+        return r;
+}
+
+/* "python": "3.11.2", "packages": {"numpy": "1.24.2", ...}: the members of sb_inventory()'s
+ * object, checked and written anew (every string escaped by jt_append_string). */
+static int inventory_members(struct json_object *root, struct sbuf *out, char *err, size_t errlen)
+{
+        struct json_object *python, *packages;
+        if (!json_object_is_type(root, json_type_object) || json_object_object_length(root) != 2 ||
+            !json_object_object_get_ex(root, "python", &python) || !json_object_is_type(python, json_type_string) ||
+            !json_object_object_get_ex(root, "packages", &packages) ||
+            !json_object_is_type(packages, json_type_object)) {
+                snprintf(err, errlen, "the inventory is not {\"python\": string, \"packages\": object}");
+                return -EINVAL;
+        }
+        int r = sbuf_puts(out, "\"python\": ");
+        r = r ? r : jt_append_string(out, json_object_get_string(python), (size_t)json_object_get_string_len(python));
+        r = r ? r : sbuf_puts(out, ", \"packages\": {");
+        const char *sep = "";
+        json_object_object_foreach(packages, name, version) {
+                if (!json_object_is_type(version, json_type_string)) {
+                        snprintf(err, errlen, "the inventory's version of %.100s is not a string", name);
+                        return -EINVAL;
+                }
+                r = r ? r : sbuf_puts(out, sep);
+                r = r ? r : jt_append_string(out, name, strlen(name));
+                r = r ? r : sbuf_puts(out, ": ");
+                r = r ? r : jt_append_string(out, json_object_get_string(version),
+                                             (size_t)json_object_get_string_len(version));
+                sep = ", ";
+        }
+        r = r ? r : sbuf_puts(out, "}");
+        if (r < 0)
+                snprintf(err, errlen, "out of memory");
+        return r;
+}
+
+int stats_set_inventory(struct pool_stats *st, const char *json, size_t len, char *err, size_t errlen)
+{
+        if (len > INT_MAX) {
+                snprintf(err, errlen, "the inventory is too large");
+                return -E2BIG;
+        }
+        struct json_tokener *tok = json_tokener_new();
+        if (!tok) {
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        struct json_object *root = json_tokener_parse_ex(tok, json, (int)len);
+        bool parsed = json_tokener_get_error(tok) == json_tokener_success;
+        json_tokener_free(tok);
+        struct sbuf members = { 0 };
+        int r = parsed ? inventory_members(root, &members, err, errlen) : -EINVAL;
+        if (!parsed)
+                snprintf(err, errlen, "the inventory is not JSON");
+        json_object_put(root);
+        if (r == 0 && members.len >= sizeof(st->runtime.inventory)) {
+                snprintf(err, errlen, "the inventory takes %zu bytes, more than the %zu there is room for", members.len,
+                         sizeof(st->runtime.inventory) - 1);
+                r = -E2BIG;
+        }
+        if (r == 0)
+                memcpy(st->runtime.inventory, members.data, members.len + 1);
+        sbuf_free(&members);
         return r;
 }
 

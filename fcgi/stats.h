@@ -36,6 +36,11 @@ struct pool_stats {
                 char mode[8];                    /* "warm" or "cold" */
                 uint32_t workers;
                 struct sb_limits limits;
+                uint64_t body_max_bytes;         /* the service's, not a sandbox limit */
+                /* What scripts find installed, as JSON members ("python": ..., "packages":
+                 * {...}), from sb_inventory() at start; empty when it could not run. Written
+                 * before the monitor starts and never again, so read without locking. */
+                char inventory[4096];
         } runtime;
         struct {
                 int32_t pid;
@@ -56,11 +61,18 @@ void stats_set_state(struct pool_stats *st, int slot, enum worker_state s);
 /* Workers by state, over the live slots. */
 void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, unsigned *starting);
 
+/* The pool as it runs, for GET /runtime: {"cgroups", "mode", "workers", "python", "packages",
+ * "limits": {...}, "features": [...]} (nginx/openapi.json, schema Runtime). */
+int stats_runtime(const struct pool_stats *st, struct sbuf *body);
+
+/* Keeps sb_inventory()'s JSON text for stats_runtime(), after checking its shape: an object
+ * with "python" a string and "packages" an object of strings, nothing else. 0, or -EINVAL
+ * (another shape), -E2BIG (does not fit) or -ENOMEM, with err set; st is left as it was. */
+int stats_set_inventory(struct pool_stats *st, const char *json, size_t len, char *err, size_t errlen);
+
 /* The pool's health as the API's body ({"status": "healthy"|"ok"} or {"status": "unhealthy",
  * "reason"}): healthy when sandboxes work, a worker is up and the pool is not shutting down.
  * Returns the HTTP status, 200 or 503. */
-/* The pool as it runs, for GET /runtime: {"cgroups", "mode", "workers", "limits": {...}}. */
-int stats_runtime(const struct pool_stats *st, struct sbuf *body);
 int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body);
 
 /* Appends the Prometheus text exposition of everything. */

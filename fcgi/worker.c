@@ -71,6 +71,21 @@ static void check_sandbox(void)
                 stats->sandbox_ok = 1;
 }
 
+/* What scripts find installed, for GET /runtime: asked once of a sandbox, since packages do
+ * not change under a running pool (a reload keeps it). Only where the probe passed: otherwise
+ * /health says why and /runtime shows no inventory. */
+static void take_inventory(void)
+{
+        if (!stats->sandbox_ok)
+                return;
+        struct sbuf json = { 0 };
+        char err[512];
+        if (sb_inventory(&config, &json, err, sizeof(err)) < 0 ||
+            stats_set_inventory(stats, json.data, json.len, err, sizeof(err)) < 0)
+                log_line("event=inventory_failed reason=\"%s\" -- /runtime shows no python or packages", err);
+        sbuf_free(&json);
+}
+
 /* What GET /runtime tells: set at start and at each reload. */
 static void publish_runtime(void)
 {
@@ -81,6 +96,7 @@ static void publish_runtime(void)
         snprintf(stats->runtime.mode, sizeof(stats->runtime.mode), "%s", config.supply.warm ? "warm" : "cold");
         stats->runtime.workers = config.service.workers;
         stats->runtime.limits = config.limits;
+        stats->runtime.body_max_bytes = config.service.body_max_bytes;
 }
 
 static int load_config(struct sb_config *c, char *err, size_t errlen)
@@ -344,7 +360,8 @@ static int start_pool(const struct options *o)
                 fprintf(stderr, "pyexec-worker: cannot listen on %s\n", o->monitor_path);
                 return 1;
         }
-        check_sandbox(); /* the master makes no more sandboxes after it; each worker has its own */
+        check_sandbox(); /* the master makes no more sandboxes after these two; each worker has its own */
+        take_inventory();
         publish_runtime();
         if (!sb_cgroups_enabled())
                 log_line("event=cgroups_unavailable reason=\"%s\" -- %s", sb_cgroups_problem(),

@@ -210,6 +210,12 @@ void sb_provider_free(struct sb_provider *p);
  * afterwards (a process that probes and then only waits for its children holds none). */
 int sb_probe(const struct sb_config *cfg, char *problem, size_t len);
 
+/* What a script finds installed, asked of a sandbox made with cfg (run once, cold, like the
+ * probe; inventory.c): appends to json the JSON text {"python": "3.11.2", "packages": {"numpy":
+ * "1.24.2", ...}} (lowercase distribution names; those not installed are left out). 0, or
+ * -errno with the reason in err. Stops the caller's init factory afterwards, as sb_probe(). */
+int sb_inventory(const struct sb_config *cfg, struct sbuf *json, char *err, size_t errlen);
+
 /* ---- the machine ------------------------------------------------------------------------- */
 
 /* Whether requests get their own memory and pids cgroups on this machine (probed once per

@@ -61,7 +61,7 @@ fi
 # install_tools: podman and what it runs with, debootstrap for the base, the test clients.
 install_tools() {
         ensure_packages podman runc python3-yaml netavark aardvark-dns iptables uidmap slirp4netns \
-                fuse-overlayfs catatonit debootstrap curl python3 python3-pytest
+                fuse-overlayfs catatonit debootstrap curl python3 python3-pytest python3-jsonschema
         # --userns=auto takes the container's uids from the "containers" entries of /etc/subuid
         # and /etc/subgid; give them a range far from any login user's.
         local f

@@ -115,6 +115,8 @@ write_nginx_conf() {
         sed "${fill[@]}" "$top/nginx/json_errors.conf.in" > "$run_dir/nginx/json_errors.conf"
         sed "${fill[@]}" "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
         cp "$top/nginx/fastcgi_params" "$run_dir/nginx/fastcgi_params"
+        # GET /openapi.json is this file, served by nginx's workers (www-data) from here.
+        install -m 0644 "$top/nginx/openapi.json" "$run_dir/nginx/openapi.json"
         mv "$run_dir/nginx/nginx.conf.new" "$run_dir/nginx/nginx.conf"
 }
 

@@ -1,8 +1,10 @@
-"""The test suite's shared helpers (stdlib only); conftest.py holds the fixtures, and no test
-file imports another (nor conftest.py). In four parts:
+"""The test suite's shared helpers (stdlib, and python3-jsonschema for the API's contract);
+conftest.py holds the fixtures, and no test file imports another (nor conftest.py). In five
+parts:
 
   paths and JSON        the checkout and the build under test, sanitizer reports, strict
                         RFC 8259 parsing of every answer
+  the API's contract    every answer request() receives is checked against nginx/openapi.json
   HTTP                  one request exactly as given, POST /execute
   the service           scripts/serve.sh started and stopped as `make run` does, and the
                         checks that nothing of it is left afterwards
@@ -108,6 +110,141 @@ def parse_json_strict(raw_bytes):
     return value
 
 
+# ================================================================ the API's contract
+#
+# Every answer request() (and so post_execute()) receives is held to the OpenAPI document that
+# GET /openapi.json serves: its status must be documented for its path, its headers marked
+# required must be there and match, and a JSON body must match the response's schema. So every
+# end-to-end test checks the document too, and a body that does not match fails the test that
+# received it, naming where.
+
+OPENAPI_PATH = os.path.join(ROOT, "nginx", "openapi.json")
+_openapi_doc = None
+_validators = {}
+
+
+def openapi_document():
+    """nginx/openapi.json, parsed once."""
+    global _openapi_doc
+    if _openapi_doc is None:
+        with open(OPENAPI_PATH, encoding="utf-8") as f:
+            _openapi_doc = json.load(f)
+    return _openapi_doc
+
+
+def _pointer(parts):
+    """JSON pointer parts -> "#/a/b" (RFC 6901 escapes: "/execute" is "~1execute")."""
+    return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _parts(pointer):
+    return [p.replace("~1", "/").replace("~0", "~") for p in pointer[2:].split("/")]
+
+
+def _at(parts):
+    node = openapi_document()
+    for p in parts:
+        node = node[p]
+    return node
+
+
+def _follow(parts):
+    """The parts of what parts name, through OpenAPI Reference Objects ({"$ref": "#/..."})."""
+    while "$ref" in _at(parts):
+        parts = _parts(_at(parts)["$ref"])
+    return parts
+
+
+def openapi_validator(pointer):
+    """A compiled JSON Schema 2020-12 validator for the schema at pointer ("#/components/...") in
+    the document, cached. Its root schema is the whole document with a $ref to the pointer, so
+    that every "#/components/schemas/..." inside resolves against the document itself, with any
+    jsonschema version (4.10's resolver, or the referencing library of later ones); OpenAPI's
+    own members (openapi, info, paths, ...) are not JSON Schema keywords and are ignored."""
+    if pointer not in _validators:
+        import jsonschema  # only the tests that talk HTTP need it
+        _validators[pointer] = jsonschema.Draft202012Validator(dict(openapi_document(), **{"$ref": pointer}))
+    return _validators[pointer]
+
+
+def _response_parts(method, path, status):
+    """Where the document's response object for this answer is (pointer parts), or None for a
+    path it does not list. Another method than the documented one (a 405, TRACE) is answered as
+    the path's errors are, so every operation of the path is looked at."""
+    item = openapi_document()["paths"].get(path)
+    if item is None:
+        return None
+    for m in dict.fromkeys((method.lower(), *item)):
+        responses = item[m].get("responses", {}) if isinstance(item.get(m), dict) else {}
+        for key in (str(status), "%dXX" % (status // 100), "default"):
+            if key in responses:
+                return _follow(["paths", path, m, "responses", key])
+    raise AssertionError(f"{method} {path} answered {status}, which nginx/openapi.json does not document there")
+
+
+def _check_openapi_headers(where, parts, headers):
+    for name in _at(parts).get("headers", {}):
+        header = _follow(parts + ["headers", name])
+        value = headers.get(name.lower())
+        if value is None:
+            assert not _at(header).get("required"), f"{where}: no {name} header, which nginx/openapi.json requires"
+            continue
+        if _at(header)["schema"].get("type") == "integer":
+            assert value.isdigit(), f"{where}: header {name}: {value!r} is not a whole number"
+            value = int(value)
+        error = _first_error(_pointer(header + ["schema"]), value)
+        assert error is None, f"{where}: header {name}: {value!r}: {error.message}"
+
+
+def _first_error(pointer, value):
+    """The most telling way value fails the schema at pointer, or None when it matches."""
+    import jsonschema
+    return jsonschema.exceptions.best_match(openapi_validator(pointer).iter_errors(value))
+
+
+def _describe(error):
+    """Where and why, shortly (a message quotes the value, which may be megabytes). For a oneOf
+    that nothing matched, why each of its schemas did not."""
+    import jsonschema
+    at = getattr(error, "json_path", None) or "$." + ".".join(map(str, error.absolute_path))
+    text = f"at {at}: {error.message[:300]}"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        branches = {}
+        for e in error.context:
+            branches.setdefault(e.schema_path[0], []).append(e)
+        for i, errors in sorted(branches.items()):
+            name = error.validator_value[i].get("$ref", f"{error.validator}/{i}").rsplit("/", 1)[-1]
+            text += f"; not {name}: {_describe(jsonschema.exceptions.best_match(errors))}"
+    return text
+
+
+def check_openapi(method, path, status, headers, raw):
+    """Asserts that an answer is what nginx/openapi.json documents (see above)."""
+    path = urllib.parse.urlsplit(path).path
+    where = f"{method} {path} -> {status}"
+    parts = _response_parts(method, path, status)
+    if parts is not None:
+        _check_openapi_headers(where, parts, headers)
+    if method == "HEAD":
+        return
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if parts is None:
+        # A path the document does not list: only errors, in the shape every error has.
+        assert media == JSON_CT, f"{where}: Content-Type {media!r}: every error is JSON"
+        pointer = "#/components/schemas/RequestError"
+    else:
+        content = _at(parts).get("content", {})
+        types = {k.split(";")[0].strip().lower(): k for k in content}
+        assert media in types, f"{where}: Content-Type {media!r}, not one nginx/openapi.json documents: {sorted(types)}"
+        if media != JSON_CT:
+            return
+        pointer = _pointer(parts + ["content", types[media], "schema"])
+    error = _first_error(pointer, parse_json_strict(raw))
+    if error is not None:
+        raise AssertionError(f"{where}: the body does not match nginx/openapi.json {_describe(error)}; "
+                             f"body: {raw[:300]!r}")
+
+
 # ============================================================================== HTTP
 
 def _split(base_url):
@@ -153,6 +290,7 @@ def request(base_url, method, path, body=None, headers=None, timeout=60, source=
         for k, v in resp.getheaders():
             k = k.lower()
             out[k] = (out[k] + ", " + v) if k in out else v
+        check_openapi(method, path, resp.status, out, raw)
         return resp.status, out, raw
     finally:
         conn.close()

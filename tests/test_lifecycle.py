@@ -173,7 +173,9 @@ def test_without_cgroups_scripts_are_refused_and_health_says_why():
             answer = json.loads(e.read())
             assert e.code == 500 and answer["error_kind"] == "sandbox_error", answer
             assert "require_cgroups" in answer["error"], answer
-        assert get_json(url, "/runtime")[1]["cgroups"] == "none"
+        runtime = get_json(url, "/runtime")[1]
+        # No sandbox, so nothing could be asked of one: the inventory's members are empty.
+        assert runtime["cgroups"] == "none" and runtime["python"] is None and runtime["packages"] == {}, runtime
     finally:
         stop(proc, log, run_dir)
 
@@ -186,6 +188,7 @@ def test_with_require_cgroups_0_it_runs_on_rlimits_and_says_so():
         status, runtime = get_json(url, "/runtime")
         assert status == 200 and runtime["cgroups"] == "none" and runtime["cgroups_problem"], runtime
         assert runtime["mode"] == "warm" and runtime["workers"] == 1, runtime
+        assert runtime["python"] and "numpy" in runtime["packages"], runtime
     finally:
         stop(proc, log, run_dir)
 

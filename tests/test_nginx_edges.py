@@ -223,7 +223,8 @@ def test_nginx_errors_are_json(svc, name):
     assert_json_error(*raw_exchange(svc.port, data), status, kind)
 
 
-@pytest.mark.parametrize("path,allow", [("/execute", "POST"), ("/health", "GET, HEAD")])
+@pytest.mark.parametrize("path,allow", [("/execute", "POST"), ("/health", "GET, HEAD"), ("/runtime", "GET, HEAD"),
+                                        ("/openapi.json", "GET, HEAD")])
 def test_trace_answer_says_what_is_allowed(svc, path, allow):
     status, headers, _ = raw_exchange(svc.port, req(f"TRACE {path} HTTP/1.1", "Host: x", CLOSE))
     assert status == 405 and one(headers, "allow") == allow

@@ -1,5 +1,5 @@
 /* unit_tests.c — C unit tests of the pure parts: JSON text (escaping, validation), request
- * validation, routing, error bodies, outcome bodies, the verdict, the config parser.
+ * validation, routing, error bodies, outcome bodies, the verdict, the config parser, /runtime.
  *
  *   unit_tests            run all, end with "N passed, N failed"
  *   unit_tests --list     print the test names
@@ -15,6 +15,7 @@
 #include "../../fcgi/http.h"
 #include "../../fcgi/request.h"
 #include "../../fcgi/fields.h"
+#include "../../fcgi/stats.h"
 #include "imports.h"
 #include "internal.h"
 #include "jsontext.h"
@@ -797,6 +798,57 @@ static void test_preload_needed(void)
         CHECK(needed("x = 1\n\xef\xbb\xbfimport numpy\n") == 0); /* elsewhere it is not Python */
 }
 
+/* ---- /runtime --------------------------------------------------------------------------- */
+
+/* The answer of GET /runtime for st, as a C string the caller frees; it must be one JSON value. */
+static char *runtime_body(const struct pool_stats *st)
+{
+        struct sbuf b = { 0 };
+        CHECK(stats_runtime(st, &b) == 0);
+        CHECK(jt_validate(b.data, b.len, 8) == 0);
+        return b.data;
+}
+
+static void test_runtime_inventory(void)
+{
+        static struct pool_stats st; /* a page's worth: not on the stack */
+        char err[256];
+        snprintf(st.runtime.cgroups, sizeof(st.runtime.cgroups), "v1");
+        snprintf(st.runtime.mode, sizeof(st.runtime.mode), "warm");
+        /* No inventory yet: the members are there all the same. */
+        char *body = runtime_body(&st);
+        CHECK(strstr(body, "\"python\": null, \"packages\": {}, \"limits\": {"));
+        CHECK(strstr(body, "\"features\": [\"input\", \"files\", \"return_files\", \"figures\", \"limits\", \"usage\"]}"));
+        free(body);
+        const char inv[] = "{\"python\": \"3.11.2\", \"packages\": {\"numpy\": \"1.24.2\", \"a\\\"b\": \"1\"}}";
+        CHECK(stats_set_inventory(&st, inv, sizeof(inv) - 1, err, sizeof(err)) == 0);
+        body = runtime_body(&st);
+        CHECK(strstr(body, "\"python\": \"3.11.2\", \"packages\": {\"numpy\": \"1.24.2\", \"a\\\"b\": \"1\"}"));
+        free(body);
+}
+
+static void test_runtime_inventory_refused(void)
+{
+        static struct pool_stats st;
+        char err[256];
+        const char *bad[] = { "[]", "{\"python\": 3, \"packages\": {}}", "{\"python\": \"3\"}",
+                              "{\"python\": \"3\", \"packages\": []}", "{\"python\": \"3\", \"packages\": {\"x\": 1}}",
+                              "{\"python\": \"3\", \"packages\": {}, \"more\": 1}", "{\"python\": " };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                CHECK(stats_set_inventory(&st, bad[i], strlen(bad[i]), err, sizeof(err)) == -EINVAL);
+                CHECK(st.runtime.inventory[0] == '\0'); /* left as it was */
+        }
+        /* One that does not fit the shared page's room. */
+        struct sbuf big = { 0 };
+        CHECK(sbuf_puts(&big, "{\"python\": \"3\", \"packages\": {") == 0);
+        for (int i = 0; i < 400; i++)
+                CHECK(sbuf_printf(&big, "%s\"package%d\": \"1.0\"", i ? ", " : "", i) == 0);
+        CHECK(sbuf_puts(&big, "}}") == 0);
+        CHECK(stats_set_inventory(&st, big.data, big.len, err, sizeof(err)) == -E2BIG);
+        CHECK(strstr(err, "room") && st.runtime.inventory[0] == '\0');
+        sbuf_free(&big);
+}
+
 /* ---- runner ---------------------------------------------------------------------------- */
 
 #define T(name) { #name, name }
@@ -841,6 +893,8 @@ static const struct {
         T(test_config_print_round_trip),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
+        T(test_runtime_inventory),
+        T(test_runtime_inventory_refused),
 };
 
 static bool run_one(size_t i)
