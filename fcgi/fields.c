@@ -315,11 +315,12 @@ static bool member_span(const char *t, size_t len, const char *name, size_t *sta
         return false;
 }
 
-/* options with "input" as the client wrote it, on one line: a raw newline can only be
- * whitespace between tokens in valid JSON, so it becomes a space. */
-static int splice_input(const char *body, size_t start, size_t end, const char *options, struct sbuf *out)
+/* options with "input" (or "inputs") as the client wrote it, on one line: a raw newline can
+ * only be whitespace between tokens in valid JSON, so it becomes a space. */
+static int splice_input(const char *name, const char *body, size_t start, size_t end, const char *options,
+                        struct sbuf *out)
 {
-        int r = sbuf_puts(out, "{\"input\":");
+        int r = sbuf_printf(out, "{\"%s\":", name);
         for (size_t i = start; r == 0 && i < end; i++)
                 r = sbuf_append(out, body[i] == '\n' || body[i] == '\r' ? " " : body + i, 1);
         if (r == 0 && strcmp(options, "{}") != 0)
@@ -359,6 +360,41 @@ static int take_options(const char *body, size_t len, struct json_object *root, 
         return 0;
 }
 
+/* Where "input" or "inputs" (checked: an array of 1 to max_batch values, never with "input")
+ * is in the body, to be passed on as written: 1 with *name, *start and *end; 0 when there is
+ * none, or it could only be added to options from json-c's tree (its name written with
+ * escapes); -1 with *e set. */
+static int take_input(const char *body, size_t len, struct json_object *root, const struct sb_limits *l,
+                      struct json_object *options, struct exec_request *req, const char **name, size_t *start,
+                      size_t *end, struct api_error *e)
+{
+        struct json_object *input, *inputs;
+        bool has_input = json_object_object_get_ex(root, "input", &input);
+        if (json_object_object_get_ex(root, "inputs", &inputs)) {
+                if (has_input) {
+                        api_error_set(e, 400, "invalid_request", "inputs: give either input or inputs, not both");
+                        return -1;
+                }
+                size_t n = json_object_is_type(inputs, json_type_array) ? json_object_array_length(inputs) : 0;
+                if (n == 0 || n > l->max_batch) {
+                        api_error_set(e, 400, "invalid_request", "inputs: must be an array of 1 to %u values",
+                                      l->max_batch);
+                        return -1;
+                }
+                req->batch = true;
+                *name = "inputs";
+                input = inputs;
+        } else if (has_input) {
+                *name = "input";
+        } else {
+                return 0;
+        }
+        if (member_span(body, len, *name, start, end))
+                return 1;
+        json_object_object_add(options, *name, json_object_get(input)); /* its name had escapes */
+        return 0;
+}
+
 int fields_parse(const char *body, size_t len, struct json_object *root, const struct sb_config *config,
                  struct exec_request *req, struct api_error *e)
 {
@@ -378,16 +414,15 @@ int fields_parse(const char *body, size_t len, struct json_object *root, const s
                 api_error_set(e, 500, "internal_error", "Out of memory reading the request");
                 return -1;
         }
-        size_t start, end;
-        bool raw_input = member_span(body, len, "input", &start, &end);
-        if (!raw_input && json_object_object_get_ex(root, "input", &v)) /* its name had escapes */
-                json_object_object_add(options, "input", json_object_get(v));
-        int r = take_options(body, len, root, &config->limits, options, req, e);
+        size_t start = 0, end = 0;
+        const char *name = NULL;
+        int raw_input = take_input(body, len, root, &config->limits, options, req, &name, &start, &end, e);
+        int r = raw_input < 0 ? -1 : take_options(body, len, root, &config->limits, options, req, e);
         if (r == 0) {
                 /* Plain: one line (json-c escapes every control character in strings). */
                 const char *text = json_object_to_json_string_ext(options, JSON_C_TO_STRING_PLAIN |
                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-                if (!text || (raw_input ? splice_input(body, start, end, text, &req->options)
+                if (!text || (raw_input ? splice_input(name, body, start, end, text, &req->options)
                                         : sbuf_puts(&req->options, text)) < 0 || req->options.oom) {
                         api_error_set(e, 500, "internal_error", "Out of memory reading the request");
                         r = -1;

@@ -15,6 +15,7 @@ struct exec_request {
         struct sb_limits limits; /* the server's, lowered by the request's "limits" */
         bool usage;              /* the answer carries "usage" */
         bool extras;             /* it asks for files or figures back */
+        bool batch;              /* it has "inputs" */
 };
 
 /* Parses body[0..len) (with body[len] == '\0', as struct sbuf guarantees): a JSON object with

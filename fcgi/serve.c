@@ -132,7 +132,7 @@ static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome
 
         char err[512];
         struct sb_job job = { .script = x.script, .script_len = x.script_len, .options = x.options.data,
-                              .extras = x.extras, .limits = &x.limits };
+                              .extras = x.extras, .batch = x.batch, .limits = &x.limits };
         int r = sb_provider_run(provider, &job, out, err, sizeof(err));
         bool usage = x.usage;
         exec_request_free(&x);

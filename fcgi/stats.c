@@ -68,7 +68,7 @@ void stats_workers(const struct pool_stats *st, unsigned *idle, unsigned *busy, 
 /* The request members beyond "script" that POST /execute takes (API-SPEC.md, README), so that
  * a client can tell this server from an older one without trying. Keep in step with
  * fcgi/request.c and the "Feature" enum of nginx/openapi.json. */
-static const char runtime_features[] = "[\"input\", \"files\", \"return_files\", \"figures\", \"limits\", \"usage\"]";
+static const char runtime_features[] = "[\"input\", \"inputs\", \"files\", \"return_files\", \"figures\", \"limits\", \"usage\"]";
 
 /* The server's maxima, under the names a request's "limits" member uses, then the sizes. */
 static int runtime_limits(const struct pool_stats *st, struct sbuf *body)
@@ -77,10 +77,12 @@ static int runtime_limits(const struct pool_stats *st, struct sbuf *body)
         return sbuf_printf(body, "{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
                                  "\"max_processes\": %u, \"max_open_files\": %u, \"stdout_max_bytes\": %zu, "
                                  "\"script_max_bytes\": %zu, \"body_max_bytes\": %llu, \"result_max_bytes\": %zu, "
-                                 "\"files_max_count\": %u, \"files_max_bytes\": %zu, \"tmp_size_mb\": %lu}",
+                                 "\"files_max_count\": %u, \"files_max_bytes\": %zu, \"max_batch\": %u, "
+                                 "\"tmp_size_mb\": %lu}",
                            l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
                            l->stdout_max_bytes, l->script_max_bytes, (unsigned long long)st->runtime.body_max_bytes,
-                           l->result_max_bytes, l->files_max_count, l->files_max_bytes, l->tmp_size_mb);
+                           l->result_max_bytes, l->files_max_count, l->files_max_bytes, l->max_batch,
+                           l->tmp_size_mb);
 }
 
 int stats_runtime(const struct pool_stats *st, struct sbuf *body)

@@ -23,6 +23,7 @@ static const struct sb_config defaults = {
                 .stdout_max_bytes = 1u << 20,
                 .result_max_bytes = 8u << 20,
                 .files_max_count = 100,
+                .max_batch = 100,
                 .files_max_bytes = 8u << 20,
                 .require_cgroups = 1,
                 .uid_base = 1879048192,
@@ -69,6 +70,7 @@ static const struct key keys[] = {
         KEY(limits, stdout_max_bytes, K_SIZE, 0, 1ull << 30),
         KEY(limits, result_max_bytes, K_SIZE, 16, 1ull << 30),
         KEY(limits, files_max_count, K_UINT, 0, 4096),
+        KEY(limits, max_batch, K_UINT, 1, 10000),
         KEY(limits, files_max_bytes, K_SIZE, 0, 1ull << 30),
         KEY(limits, require_cgroups, K_UINT, 0, 1),
         KEY(limits, uid_base, K_UINT, 1, 4294967294u - SB_ID_COUNT),
@@ -268,5 +270,6 @@ bool sb_limits_within(const struct sb_limits *l, const struct sb_limits *max)
                l->tmp_inodes <= max->tmp_inodes && l->script_max_bytes <= max->script_max_bytes &&
                l->stdout_max_bytes <= max->stdout_max_bytes && l->result_max_bytes <= max->result_max_bytes &&
                l->files_max_count <= max->files_max_count && l->files_max_bytes <= max->files_max_bytes &&
+               l->max_batch <= max->max_batch &&
                l->require_cgroups >= max->require_cgroups && l->uid_base == max->uid_base;
 }

@@ -34,6 +34,7 @@ struct sb_prepared {
         bool executed;   /* its script has run: only sb_discard() is left */
         bool warm;       /* its script's process is a fork of pyexec-zygote */
         bool extras;     /* its job asked for files or figures back (struct sb_job) */
+        bool batch;      /* its job has many inputs (struct sb_job) */
         pid_t init;      /* our child */
         struct sb_parent_ends ends;
         struct sb_cgroup cg;

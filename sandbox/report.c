@@ -17,7 +17,7 @@ int sb_outcome_to_json(const struct sb_outcome *o, bool usage, struct sbuf *out)
 {
         int r;
         if (o->status == SB_OK) {
-                r = sbuf_puts(out, "{\"result\": ");
+                r = sbuf_puts(out, o->batch ? "{\"results\": " : "{\"result\": ");
                 if (r == 0)
                         r = sbuf_append(out, o->result.data, o->result.len);
                 if (r == 0)

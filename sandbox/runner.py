@@ -30,6 +30,7 @@ import json
 import math
 import os
 import sys
+import time
 import types
 
 RESULT_FD = 3
@@ -45,8 +46,12 @@ ERROR_TEXT_MAX = 64 << 10
 _owner_pid = None
 
 
+# When this run started (monotonic): a batch ends before the worker's deadline.
+_started = 0.0
+
+
 def _pyexec_run(argv, warm=False):
-    global _owner_pid
+    global _owner_pid, _started
     _owner_pid = os.getpid()
     result_max = int(argv[1]) if len(argv) > 1 else 8 << 20
 
@@ -58,6 +63,7 @@ def _pyexec_run(argv, warm=False):
         _reseed_numpy()
 
     limits, options, source = _read_job()
+    _started = time.monotonic()  # the job is here: the worker's clock runs (a sandbox may wait for it)
     _lower_limits(limits)
     if "files" in options:
         _write_files(options["files"])
@@ -78,6 +84,8 @@ def _pyexec_run(argv, warm=False):
     if not callable(main):
         _send_error("no_main", "Script must contain a main() function")
         _finish()
+    if "inputs" in options:
+        _run_batch(main, options["inputs"], limits, result_max)
 
     try:
         value = main(options["input"]) if "input" in options else main()
@@ -129,14 +137,14 @@ def _send(tag, payload, extras=b""):
         view = view[n:]
 
 
-def _clip(text):
-    """text, or its first ERROR_TEXT_MAX bytes of UTF-8 (whole characters) and a marker."""
-    if len(text) <= ERROR_TEXT_MAX // 4:  # no character takes more than 4 bytes
+def _clip(text, limit=ERROR_TEXT_MAX):
+    """text, or its first limit bytes of UTF-8 (whole characters) and a marker."""
+    if len(text) <= limit // 4:  # no character takes more than 4 bytes
         return text
     data = text.encode("utf-8", "pyexec_replace")
-    if len(data) <= ERROR_TEXT_MAX:
+    if len(data) <= limit:
         return text
-    head = data[:ERROR_TEXT_MAX].decode("utf-8", "ignore")  # drops a character cut in two
+    head = data[:limit].decode("utf-8", "ignore")  # drops a character cut in two
     return f"{head}\u2026 [truncated {len(data) - len(head.encode('utf-8'))} bytes]"
 
 
@@ -348,6 +356,190 @@ def _serialize(value):
     except BaseException as exc:
         _send_error("not_serializable", f"main() function must return JSON serializable data: {_describe(exc)}")
     _finish()
+
+
+# ---- many inputs: main(v) in a fork per input ---------------------------------------------
+#
+# The module body ran once, in this process; each main(v) runs in a fork of it, so no call
+# sees another's objects (the file system, /tmp, is the request's and shared). Each call has
+# the CPU, memory and process limits (rlimits count per process); the calls share the output
+# budget (stdout_max_bytes) and the result budget (result_max_bytes), and the request's wall
+# time: calls not reached before it get "timeout". The R frame's value is the list of entries.
+
+BATCH_TEXT_MAX = 4 << 10  # an entry's error text and traceback, each (sandbox/verdict.c)
+BATCH_MARGIN_S = 0.3      # ends the batch this long before the worker's deadline
+
+
+def _entry_error(kind, message, tb=""):
+    entry = {"error": _clip(message, BATCH_TEXT_MAX), "error_kind": kind}
+    if tb:
+        entry["traceback"] = _clip(tb, BATCH_TEXT_MAX)
+    return entry
+
+
+def _call_value(main, value):
+    """main(value)'s entry as JSON text (without stdout), in the fork."""
+    me = os.getpid()
+    try:
+        result = main(value)
+    except SystemExit as exc:
+        _flush_stdio()
+        os._exit((exc.code if isinstance(exc.code, int) else 1) & 0xFF)
+    except BaseException as exc:
+        if isinstance(exc, MemoryError) or _near_memory_limit():
+            entry = _entry_error("memory_limit", "Script execution error: Memory limit exceeded")
+        else:
+            entry = _entry_error("exception", _describe(exc), _user_traceback(exc))
+        return json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
+    if os.getpid() != me:  # a fork main() made came back here: it has no entry to give
+        _flush_stdio()
+        os._exit(0)
+    try:
+        try:
+            text = _dumps(result)
+        except ValueError as exc:
+            if "Out of range float" not in str(exc):
+                raise
+            text = _dumps(_finite(result))
+        return b'{"result": ' + text.encode("utf-8", "pyexec_replace") + b"}"
+    except MemoryError:
+        entry = _entry_error("memory_limit", "Script execution error: Memory limit exceeded")
+    except BaseException as exc:
+        entry = _entry_error("not_serializable", f"main() function must return JSON serializable data: "
+                             f"{_describe(exc)}")
+    return json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
+
+
+def _call_child(main, value, out_w, res_w):
+    """In the fork: main(value), and its entry (without stdout) on res_w."""
+    os.dup2(out_w, 1)
+    _reseed_numpy()
+    data = _call_value(main, value)
+    _flush_stdio()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(res_w, view):]
+    # Closed before the exit, whose freeing of the forked memory comes first: the runner has
+    # its entry at once and need not wait for that.
+    os.closerange(1, 4)  # stdout, stderr and the result channel, which the worker waits on
+    os.close(res_w)
+    os._exit(0)
+
+
+def _drain(pid, out_r, res_r, deadline, budget):
+    """Reads the call's output (up to budget bytes kept) and entry until both end, or kills it
+    at the deadline. (output, truncated, entry bytes, timed out)."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    bufs = {out_r: bytearray(), res_r: bytearray()}
+    for fd in bufs:
+        sel.register(fd, selectors.EVENT_READ)
+    truncated = timed_out = False
+    while sel.get_map():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.kill(pid, 9)
+            timed_out = True
+            break
+        for key, _ in sel.select(left):
+            chunk = os.read(key.fd, 1 << 16)
+            if not chunk:
+                sel.unregister(key.fd)
+            elif key.fd == res_r or len(bufs[out_r]) < budget:
+                bufs[key.fd] += chunk
+            else:
+                truncated = True
+    out = bufs[out_r]
+    if len(out) > budget:
+        out, truncated = out[:budget], True
+    return bytes(out), truncated, bytes(bufs[res_r]), timed_out
+
+
+def _call_entry(status, data, timed_out, limits):
+    """The entry of a call that ended with wait status status, having sent data."""
+    import signal
+
+    if timed_out:
+        return _entry_error("timeout", f"Script execution timed out ({limits['wall_time_s']} seconds)")
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
+        return _entry_error("timeout", f"Script execution timed out ({limits['cpu_time_s']} seconds)")
+    if data and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        try:
+            return json.loads(data)
+        except ValueError:
+            pass
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        return _entry_error("killed", f"Script execution error: killed by signal {name}")
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    return _entry_error("exited", f"Script exited with status {code} before main() returned")
+
+
+def _one_call(main, value, deadline, budget, limits):
+    """main(value) in a fork of this process: its entry and the output it printed."""
+    _flush_stdio()
+    out_r, out_w = os.pipe()
+    res_r, res_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        for fd in (out_r, out_w, res_r, res_w):
+            os.close(fd)
+        return _entry_error("exception", f"The call could not start: {_describe(exc)}"), b"", False
+    if pid == 0:
+        global _owner_pid
+        _owner_pid = os.getpid()  # its own frame goes to res_w, never to the channel
+        os.close(out_r)
+        os.close(res_r)
+        _call_child(main, value, out_w, res_w)
+    os.close(out_w)
+    os.close(res_w)
+    out, truncated, data, timed_out = _drain(pid, out_r, res_r, deadline, budget)
+    os.close(out_r)
+    os.close(res_r)
+    # A call that gave its entry is not waited for (it is freeing its memory): init reaps it.
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if not done and data and not timed_out:
+        status = 0
+    elif not done:
+        _, status = os.waitpid(pid, 0)
+    return _call_entry(status, data, timed_out, limits), out, truncated
+
+
+def _run_batch(main, inputs, limits, result_max):
+    """Every main(v), in order; the list of entries is the R frame's value."""
+    deadline = _started + limits["wall_time_s"] - BATCH_MARGIN_S
+    budget, used, entries = limits["stdout_max_bytes"], 2, []
+    for value in inputs:
+        if time.monotonic() >= deadline:
+            entry, out, truncated = _entry_error(
+                "timeout", f"Script execution timed out ({limits['wall_time_s']} seconds)"), b"", False
+        else:
+            entry, out, truncated = _one_call(main, value, deadline, budget, limits)
+        budget -= len(out)
+        entry = _with_stdout(entry, out, truncated)
+        data = json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
+        if used + len(data) + 1 > result_max:
+            entry = _with_stdout(_entry_error("result_too_large", f"main() returned more than the "
+                                              f"{result_max}-byte result limit, with the entries before it"),
+                                 b"", bool(out))
+            data = json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
+        used += len(data) + 1
+        entries.append(data)
+    _flush_stdio()
+    _send(b"R", b"[" + b",".join(entries) + b"]")
+    _finish()
+
+
+def _with_stdout(entry, out, truncated):
+    """The entry's members in the order of an answer: result or error, stdout, the rest."""
+    first = {k: entry[k] for k in ("result", "error") if k in entry}
+    rest = {k: v for k, v in entry.items() if k not in first}
+    merged = {**first, "stdout": out.decode("utf-8", "replace"), **rest}
+    if truncated:
+        merged["stdout_truncated"] = True
+    return merged
 
 
 # ---- files in, files and figures out -------------------------------------------------------

@@ -284,7 +284,7 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                 { p->ends.stdout_rd, &st->out->stdout_buf, l->stdout_max_bytes, false, false },
                 { p->ends.stderr_rd, &st->out->stderr_buf, STDERR_MAX, false, false },
                 /* The largest frame the runner writes: its header on top of the result limit. */
-                { p->ends.result_rd, &st->frame, sb_frame_max(l, p->extras), false, false },
+                { p->ends.result_rd, &st->frame, sb_frame_max(l, p->extras, p->batch), false, false },
                 { p->ends.setup_err_rd, &st->setup_err, SETUP_ERR_MAX, false, false },
                 { p->ends.status_rd, &st->status, sizeof(struct sb_init_report), false, true },
         };
@@ -357,10 +357,11 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
  * own to, on one line; the job's options, on one line; the script. */
 static int job_input(const struct sb_limits *l, const struct sb_job *job, struct sbuf *in)
 {
-        int r = sbuf_printf(in, "{\"cpu_time_s\": %u, \"memory_mb\": %lu, \"max_processes\": %u, "
-                            "\"max_open_files\": %u, \"files_max_bytes\": %zu}\n%s\n",
-                            l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files, l->files_max_bytes,
-                            job->options ? job->options : "{}");
+        int r = sbuf_printf(in, "{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
+                            "\"max_processes\": %u, \"max_open_files\": %u, \"stdout_max_bytes\": %zu, "
+                            "\"files_max_bytes\": %zu}\n%s\n",
+                            l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
+                            l->stdout_max_bytes, l->files_max_bytes, job->options ? job->options : "{}");
         if (r == 0)
                 r = sbuf_append(in, job->script, job->script_len);
         return r < 0 || in->oom ? -ENOMEM : 0;
@@ -391,6 +392,7 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
         }
         p->executed = true;
         p->extras = job->extras;
+        p->batch = job->batch;
         struct sbuf in = { 0 };
         int r = apply_job_limits(p, job, err, errlen);
         if (r == 0 && (r = job_input(&p->limits, job, &in)) < 0)
@@ -425,6 +427,7 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
                 r = -ENOMEM;
                 goto fail;
         }
+        out->batch = p->batch;
         sb_decide(&p->limits, &st);
         sbuf_free(&st.frame);
         sbuf_free(&st.setup_err);

@@ -41,6 +41,7 @@ struct sb_limits {
         size_t stdout_max_bytes;    /* kept; the rest is read and dropped */
         size_t result_max_bytes;    /* JSON text of main()'s return value */
         unsigned files_max_count;   /* files a request may send in ("files") */
+        unsigned max_batch;         /* inputs one request may have ("inputs") */
         size_t files_max_bytes;     /* bytes of files (and, apart, of figures) an answer may carry */
         unsigned require_cgroups;   /* 1: no script runs where per-request cgroups cannot be made */
         unsigned uid_base;          /* first of the SB_ID_COUNT host uids/gids the sandboxes map to */
@@ -134,12 +135,14 @@ struct sb_outcome {
         long long cpu_ms;        /* user + system of every process of the script */
         long peak_rss_kb;        /* largest resident set of any one of its processes */
         char interpreter[272];   /* what ran it: "warm:numpy pandas", "warm:" or "cold" */
+        bool batch;              /* SB_OK: result is the list of a batch's entries ("results") */
 };
 
 void sb_outcome_free(struct sb_outcome *o);
 
 /* Appends the API's JSON body for an outcome: {"result", "stdout"} on success, or {"error",
- * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped;
+ * "stdout", "error_kind"[, "traceback"]}, plus "stdout_truncated" when output was dropped (a
+ * batch: {"results": [...], "stdout"});
  * then the extras the job asked for ("files", "figures", ...) and, with usage, "usage". */
 int sb_outcome_to_json(const struct sb_outcome *o, bool usage, struct sbuf *out);
 
@@ -155,6 +158,7 @@ struct sb_job {
          * or "svg"). The caller has validated it (fcgi/request.c); the runner trusts its shape. */
         const char *options;
         bool extras;     /* the options ask for files or figures back: room for them */
+        bool batch;      /* the options have "inputs": main(v) per input, the answer "results" */
         /* The limits this job runs under, each at most the provider's (sb_limits_within());
          * NULL: the provider's. */
         const struct sb_limits *limits;

@@ -107,9 +107,14 @@ size_t sb_extras_max(const struct sb_limits *l)
         return 2 * base64 + RETURN_FILES_MAX * (6 * RETURN_PATH_MAX + 128) + FIGURES_MAX * 64 + 256;
 }
 
-size_t sb_frame_max(const struct sb_limits *l, bool extras)
+/* A batch's entries stay within result_max_bytes, but for the one that says the rest did not
+ * fit; each entry's texts are cut to the runner's BATCH_TEXT_MAX. */
+#define BATCH_ENTRY_MAX (2 * 6 * 4096 + 512)
+
+size_t sb_frame_max(const struct sb_limits *l, bool extras, bool batch)
 {
-        size_t result = l->result_max_bytes + (extras ? sb_extras_max(l) : 0);
+        size_t result = l->result_max_bytes + (extras ? sb_extras_max(l) : 0) +
+                        (batch ? (size_t)l->max_batch * BATCH_ENTRY_MAX : 0);
         return SB_FRAME_HEADER_MAX + (result > SB_ERROR_FRAME_MAX ? result : SB_ERROR_FRAME_MAX);
 }
 
@@ -209,8 +214,17 @@ static void decide_frame(const struct sb_limits *l, struct frame *fr, struct sb_
 {
         if (fr && fr->tag == 'R' && !take_extras(l, fr, o))
                 fr = NULL; /* tampered */
+        /* A batch's value is the list of its entries (runner.py, _run_batch). */
+        if (fr && fr->tag == 'R' && o->batch) {
+                const char *v = fr->body, *end = fr->body + fr->body_len;
+                while (v < end && strchr(" \t\r\n", *v))
+                        v++;
+                if (v == end || *v != '[')
+                        fr = NULL;
+        }
+        size_t room = l->result_max_bytes + (o->batch ? (size_t)l->max_batch * BATCH_ENTRY_MAX : 0);
         if (fr && fr->tag == 'R') {
-                if (fr->body_len > l->result_max_bytes) {
+                if (fr->body_len > room) {
                         set_error(o, SB_RESULT_TOO_LARGE, "main() returned more than the %zu-byte result limit",
                                   l->result_max_bytes);
                         return;

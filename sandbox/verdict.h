@@ -32,7 +32,7 @@ void sb_decide(const struct sb_limits *l, struct sb_run_facts *facts);
 
 /* The bytes of the result channel worth keeping: the largest frame the runner may write, with
  * room for extras when the job asked for files or figures back. */
-size_t sb_frame_max(const struct sb_limits *l, bool extras);
+size_t sb_frame_max(const struct sb_limits *l, bool extras, bool batch);
 /* The most an R frame's extras (files, figures) may take. */
 size_t sb_extras_max(const struct sb_limits *l);
 

@@ -164,14 +164,14 @@ def test_every_status_of_execute_in_the_table_is_documented_there():
 
 def test_request_members_are_the_specs():
     schemas = openapi_document()["components"]["schemas"]
-    assert list(schemas["ExecuteRequest"]["properties"]) == ["script", "input", "files", "return_files", "figures",
-                                                             "limits", "usage"]
+    assert list(schemas["ExecuteRequest"]["properties"]) == ["script", "input", "inputs", "files", "return_files",
+                                                             "figures", "limits", "usage"]
     assert schemas["ExecuteRequest"]["required"] == ["script"]
     limits = ["wall_time_s", "cpu_time_s", "memory_mb", "max_processes", "max_open_files", "stdout_max_bytes"]
     assert list(schemas["RequestLimits"]["properties"]) == limits
     # The server's maxima in /runtime use the same names.
     assert list(schemas["RuntimeLimits"]["properties"])[:6] == limits
-    assert schemas["Feature"]["enum"] == ["input", "files", "return_files", "figures", "limits", "usage"]
+    assert schemas["Feature"]["enum"] == ["input", "inputs", "files", "return_files", "figures", "limits", "usage"]
 
 
 def media_types_with_examples():

@@ -14,11 +14,8 @@ from helpers import BUILD, ROOT, parse_json_strict, post_execute, request, start
 REQUIRED = ["numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "seaborn", "requests"]
 # A request's `limits` members, then the sizes: what /runtime's "limits" holds.
 LIMITS = ["wall_time_s", "cpu_time_s", "memory_mb", "max_processes", "max_open_files", "stdout_max_bytes",
-          "script_max_bytes", "body_max_bytes", "result_max_bytes", "tmp_size_mb"]
-# TODO(issue 13, at merge): files_max_count and files_max_bytes join LIMITS once config/pyexec.conf
-# has them (fcgi/stats.c renders them then); test_limits_are_the_configs checks them already
-# whenever --print-config prints them.
-SIZES_LATER = ["files_max_count", "files_max_bytes"]
+          "script_max_bytes", "body_max_bytes", "result_max_bytes", "files_max_count", "files_max_bytes",
+          "max_batch", "tmp_size_mb"]
 
 # What a script itself sees: the same facts, asked from inside the sandbox by a request.
 SEEN_FROM_INSIDE = """
@@ -74,7 +71,7 @@ def test_packages_are_sorted_lowercase_names_with_versions(service):
 
 def test_limits_are_the_configs(service):
     conf = printed_config()
-    names = LIMITS + [n for n in SIZES_LATER if n in conf]
+    names = LIMITS
     limits = runtime(service.url)["limits"]
     assert limits == {n: int(conf[n]) for n in names}
 
@@ -91,7 +88,8 @@ def test_limits_follow_the_config_in_force_and_the_inventory_stays():
 
 
 def test_features_are_the_request_members_beyond_script(service):
-    assert runtime(service.url)["features"] == ["input", "files", "return_files", "figures", "limits", "usage"]
+    assert runtime(service.url)["features"] == ["input", "inputs", "files", "return_files", "figures", "limits",
+                                                "usage"]
 
 
 def test_existing_members_are_kept_in_order(service):

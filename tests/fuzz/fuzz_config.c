@@ -38,6 +38,7 @@ static bool same(const struct sb_config *x, const struct sb_config *y)
                a->script_max_bytes == b->script_max_bytes && a->stdout_max_bytes == b->stdout_max_bytes &&
                a->result_max_bytes == b->result_max_bytes && a->require_cgroups == b->require_cgroups &&
                a->files_max_count == b->files_max_count && a->files_max_bytes == b->files_max_bytes &&
+               a->max_batch == b->max_batch &&
                a->uid_base == b->uid_base && p->warm == q->warm && p->prefork == q->prefork &&
                strcmp(p->warm_preload, q->warm_preload) == 0 && p->warm_tiers == q->warm_tiers &&
                s->workers == t->workers && s->queue_slots == t->queue_slots &&

@@ -515,10 +515,10 @@ static void test_decide_result_limit_is_exact(void)
         CHECK(o.cpu_ms == 1 && o.peak_rss_kb == 2); /* usage from the frame: no report came */
         sb_outcome_free(&o);
         /* The frame's room takes the longest header and the extras on top of the limit. */
-        CHECK(sb_frame_max(&l, false) >= 16 + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l, false, false) >= 16 + SB_FRAME_HEADER_MAX);
         l.result_max_bytes = 8u << 20;
-        CHECK(sb_frame_max(&l, false) == (8u << 20) + SB_FRAME_HEADER_MAX);
-        CHECK(sb_frame_max(&l, true) == (8u << 20) + sb_extras_max(&l) + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l, false, false) == (8u << 20) + SB_FRAME_HEADER_MAX);
+        CHECK(sb_frame_max(&l, true, false) == (8u << 20) + sb_extras_max(&l) + SB_FRAME_HEADER_MAX);
         CHECK(sb_extras_max(&l) >= 2 * ((l.files_max_bytes + 2) / 3 * 4));
 }
 
@@ -818,7 +818,7 @@ static void test_runtime_inventory(void)
         /* No inventory yet: the members are there all the same. */
         char *body = runtime_body(&st);
         CHECK(strstr(body, "\"python\": null, \"packages\": {}, \"limits\": {"));
-        CHECK(strstr(body, "\"features\": [\"input\", \"files\", \"return_files\", \"figures\", \"limits\", \"usage\"]}"));
+        CHECK(strstr(body, "\"features\": [\"input\", \"inputs\", \"files\", \"return_files\", \"figures\", \"limits\", \"usage\"]}"));
         free(body);
         const char inv[] = "{\"python\": \"3.11.2\", \"packages\": {\"numpy\": \"1.24.2\", \"a\\\"b\": \"1\"}}";
         CHECK(stats_set_inventory(&st, inv, sizeof(inv) - 1, err, sizeof(err)) == 0);

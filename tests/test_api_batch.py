@@ -1,0 +1,96 @@
+"""Many inputs in one request ("inputs", issue 14), end to end in both modes (base_url): the
+module body runs once, then main(v) for each value in a fork of its own, in order; one entry per
+input in "results", the module body's output in "stdout". Every answer is also held to
+nginx/openapi.json by helpers.request."""
+
+import pytest
+
+from helpers import assert_refused, post_execute
+
+TIMEOUT_2S = "Script execution timed out (2 seconds)"
+
+
+def run(base_url, script, **fields):
+    status, _, body = post_execute(base_url, script, **fields)
+    assert status == 200, (status, str(body)[:2000])
+    return body
+
+
+def test_each_input_gets_its_own_call_in_order(base_url):
+    script = ("print('body ran')\nSEEN = []\n"
+              "def main(x):\n    SEEN.append(x)\n    print('call', x)\n    return {'x': x, 'seen': len(SEEN)}\n")
+    body = run(base_url, script, inputs=[3, "a", None, [1, 2], 12345678901234567890123])
+    assert list(body) == ["results", "stdout"], list(body)
+    assert body["stdout"] == "body ran\n"
+    values = [3, "a", None, [1, 2], 12345678901234567890123]
+    # seen == 1 every time: no call sees what another appended (each is a fork of the body's process).
+    assert body["results"] == [{"result": {"x": v, "seen": 1}, "stdout": "call %s\n" % (v,)} for v in values]
+
+
+def test_a_failing_call_does_not_stop_the_others(base_url):
+    script = ("import os\n"
+              "def main(x):\n"
+              "    if x == 1: raise ValueError('one')\n"
+              "    if x == 2: os._exit(7)\n"
+              "    if x == 3: return {1, 2}\n"
+              "    if x == 4: return len(bytearray(2 << 30))\n"
+              "    if x == 5: os.kill(os.getpid(), 11)\n"
+              "    return x\n")
+    results = run(base_url, script, inputs=[0, 1, 2, 3, 4, 5, 6])["results"]
+    assert results[0] == {"result": 0, "stdout": ""} and results[6] == {"result": 6, "stdout": ""}
+    kinds = [r.get("error_kind") for r in results[1:6]]
+    assert kinds == ["exception", "exited", "not_serializable", "memory_limit", "killed"], results
+    assert results[1]["error"] == "ValueError: one" and "line 3, in main" in results[1]["traceback"]
+    assert results[2]["error"] == "Script exited with status 7 before main() returned"
+    assert results[5]["error"] == "Script execution error: killed by signal SIGSEGV"
+
+
+def test_calls_not_reached_in_time_get_timeout(base_url):
+    script = "import time\ndef main(x):\n    time.sleep(x)\n    return x\n"
+    results = run(base_url, script, inputs=[0, 0.2, 30, 0], limits={"wall_time_s": 2})["results"]
+    assert results[:2] == [{"result": 0, "stdout": ""}, {"result": 0.2, "stdout": ""}], results
+    assert results[2:] == [{"error": TIMEOUT_2S, "stdout": "", "error_kind": "timeout"}] * 2, results
+
+
+def test_each_call_has_the_cpu_limit(base_url):
+    script = "def main(x):\n    if x:\n        while True: pass\n    return x\n"
+    results = run(base_url, script, inputs=[1, 0], limits={"cpu_time_s": 1, "wall_time_s": 5})["results"]
+    assert results[0]["error_kind"] == "timeout" and results[0]["error"] == "Script execution timed out (1 seconds)"
+    assert results[1] == {"result": 0, "stdout": ""}
+
+
+def test_numpy_random_differs_between_calls(base_url):
+    script = "import numpy as np\ndef main(x):\n    return float(np.random.random())\n"
+    values = [r["result"] for r in run(base_url, script, inputs=[0, 0, 0, 0])["results"]]
+    assert len(set(values)) == 4, values
+
+
+def test_the_calls_share_the_output_budget(base_url):
+    script = "def main(x):\n    print('y' * 600)\n    return x\n"
+    results = run(base_url, script, inputs=[1, 2, 3], limits={"stdout_max_bytes": 1000})["results"]
+    assert results[0] == {"result": 1, "stdout": "y" * 600 + "\n"}
+    assert results[1] == {"result": 2, "stdout": "y" * 399, "stdout_truncated": True}
+    assert results[2] == {"result": 3, "stdout": "", "stdout_truncated": True}
+
+
+def test_a_module_body_that_fails_fails_the_request(base_url):
+    body = run(base_url, "raise KeyError('k')\ndef main(x):\n    return x\n", inputs=[1, 2])
+    assert body["error_kind"] == "exception" and "results" not in body, body
+    body = run(base_url, "x = 1\n", inputs=[1])
+    assert body["error_kind"] == "no_main", body
+
+
+def test_usage_and_order(base_url):
+    body = run(base_url, "def main(x):\n    return x\n", inputs=[1], usage=True)
+    assert list(body) == ["results", "stdout", "usage"], list(body)
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"inputs": []}, "inputs: must be an array of 1 to 100 values"),
+    ({"inputs": list(range(101))}, "inputs: must be an array of 1 to 100 values"),
+    ({"inputs": {"a": 1}}, "inputs: must be an array"),
+    ({"inputs": 3}, "inputs: must be an array"),
+    ({"inputs": [1], "input": 1}, "inputs: give either input or inputs, not both"),
+], ids=["empty", "over_max_batch", "object", "number", "with_input"])
+def test_refused(base_url, fields, message):
+    assert_refused(base_url, message, script="def main(x):\n    return x\n", **fields)
