@@ -167,9 +167,12 @@ endif
 test-cgroup2: deps all
 	tests/vm/run-in-vm.sh --timeout 900 -- $(PYTEST) -q -p no:cacheprovider tests/test_cgroup2.py
 
-# Warm against cold mode under wrk (not part of `make test`); writes bench/results.md.
+# Warm against cold mode and against the seeds' architecture (Flask + gunicorn + a bubblewrap
+# sandbox per request, bench/seeds_app.py) under wrk, and the libraries' table (not part of
+# `make test`); writes bench/results.md.
+BENCH_PACKAGES = wrk python3-flask gunicorn bubblewrap
 bench: deps all
-	@command -v wrk >/dev/null || sh -c '. scripts/lib/apt.sh && ensure_packages wrk' bench
+	@sh -c '. scripts/lib/apt.sh && ensure_packages $(BENCH_PACKAGES)' bench
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 # The seed examples against any running instance, over HTTP only:
