@@ -31,7 +31,7 @@ void reply_free(struct reply *r)
 
 void reply_send(FCGX_Request *req, const struct reply *r)
 {
-        char head[512];
+        char head[1024];
         size_t cap = sizeof(head);
         int n = snprintf(head, cap, "Status: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
                          http_status_line(r->status), r->content_type ? r->content_type : "application/json",
@@ -42,8 +42,9 @@ void reply_send(FCGX_Request *req, const struct reply *r)
                 n += snprintf(head + n, cap - (size_t)n, "Retry-After: 1\r\n");
         if (r->usage)
                 n += snprintf(head + n, cap - (size_t)n,
-                              "X-Pyexec-Wall-Ms: %lld\r\nX-Pyexec-Cpu-Ms: %lld\r\nX-Pyexec-Peak-Rss-Kb: %ld\r\n",
-                              r->usage->wall_ms, r->usage->cpu_ms, r->usage->peak_rss_kb);
+                              "X-Pyexec-Wall-Ms: %lld\r\nX-Pyexec-Cpu-Ms: %lld\r\nX-Pyexec-Peak-Rss-Kb: %ld\r\n"
+                              "X-Pyexec-Interpreter: %.280s\r\n",
+                              r->usage->wall_ms, r->usage->cpu_ms, r->usage->peak_rss_kb, r->usage->interpreter);
         n += snprintf(head + n, cap - (size_t)n, "\r\n");
         FCGX_PutStr(head, n, req->out);
         if (r->body.len)

@@ -296,7 +296,9 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
         long long start = monotonic_ms();
         long long deadline = start + (long long)l->wall_time_s * 1000;
         long long give_up = 0;
-        long long next_cpu_check = p->cg.active ? start + CPU_CHECK_MS : LLONG_MAX;
+        /* A batch's CPU limit is per call (each call's RLIMIT_CPU, runner.py); its calls together
+         * are bounded by the wall time, not by one call's CPU time. */
+        long long next_cpu_check = p->cg.active && !p->batch ? start + CPU_CHECK_MS : LLONG_MAX;
         (void)fcntl(p->ends.script_wr, F_SETFL, O_NONBLOCK);
 
         enum { OUT, ERR, RESULT, SETUP, STATUS };
