@@ -368,6 +368,7 @@ def _serialize(value):
 
 BATCH_TEXT_MAX = 4 << 10  # an entry's error text and traceback, each (sandbox/verdict.c)
 BATCH_MARGIN_S = 0.3      # ends the batch this long before the worker's deadline
+_texts = {}               # the entries' fixed texts, the worker's own (sent with the limits)
 
 
 def _entry_error(kind, message, tb=""):
@@ -387,7 +388,7 @@ def _call_value(main, value):
         os._exit((exc.code if isinstance(exc.code, int) else 1) & 0xFF)
     except BaseException as exc:
         if isinstance(exc, MemoryError) or _near_memory_limit():
-            entry = _entry_error("memory_limit", "Script execution error: Memory limit exceeded")
+            entry = _entry_error("memory_limit", _texts["memory_limit"])
         else:
             entry = _entry_error("exception", _describe(exc), _user_traceback(exc))
         return json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
@@ -403,7 +404,7 @@ def _call_value(main, value):
             text = _dumps(_finite(result))
         return b'{"result": ' + text.encode("utf-8", "pyexec_replace") + b"}"
     except MemoryError:
-        entry = _entry_error("memory_limit", "Script execution error: Memory limit exceeded")
+        entry = _entry_error("memory_limit", _texts["memory_limit"])
     except BaseException as exc:
         entry = _entry_error("not_serializable", f"main() function must return JSON serializable data: "
                              f"{_describe(exc)}")
@@ -461,9 +462,9 @@ def _call_entry(status, data, timed_out, limits):
     import signal
 
     if timed_out:
-        return _entry_error("timeout", f"Script execution timed out ({limits['wall_time_s']} seconds)")
+        return _entry_error("timeout", _texts["timeout_wall"])
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
-        return _entry_error("timeout", f"Script execution timed out ({limits['cpu_time_s']} seconds)")
+        return _entry_error("timeout", _texts["timeout_cpu"])
     if data and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         try:
             return json.loads(data)
@@ -509,12 +510,13 @@ def _one_call(main, value, deadline, budget, limits):
 
 def _run_batch(main, inputs, limits, result_max):
     """Every main(v), in order; the list of entries is the R frame's value."""
+    _texts.update(limits["texts"])
     deadline = _started + limits["wall_time_s"] - BATCH_MARGIN_S
     budget, used, entries = limits["stdout_max_bytes"], 2, []
     for value in inputs:
         if time.monotonic() >= deadline:
             entry, out, truncated = _entry_error(
-                "timeout", f"Script execution timed out ({limits['wall_time_s']} seconds)"), b"", False
+                "timeout", _texts["timeout_wall"]), b"", False
         else:
             entry, out, truncated = _one_call(main, value, deadline, budget, limits)
         budget -= len(out)

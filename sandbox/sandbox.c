@@ -359,11 +359,16 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
  * own to, on one line; the job's options, on one line; the script. */
 static int job_input(const struct sb_limits *l, const struct sb_job *job, struct sbuf *in)
 {
+        /* The texts of a batch's entries are the verdict's (errors.c, verdict.c). */
+        char wall[64], cpu[64];
         int r = sbuf_printf(in, "{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
                             "\"max_processes\": %u, \"max_open_files\": %u, \"stdout_max_bytes\": %zu, "
-                            "\"files_max_bytes\": %zu}\n%s\n",
+                            "\"files_max_bytes\": %zu, \"texts\": {\"memory_limit\": \"%s\", "
+                            "\"timeout_wall\": \"%s\", \"timeout_cpu\": \"%s\"}}\n%s\n",
                             l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
-                            l->stdout_max_bytes, l->files_max_bytes, job->options ? job->options : "{}");
+                            l->stdout_max_bytes, l->files_max_bytes, sb_error_kinds[SB_MEMORY_LIMIT].message,
+                            sb_timeout_text(l->wall_time_s, wall, sizeof(wall)),
+                            sb_timeout_text(l->cpu_time_s, cpu, sizeof(cpu)), job->options ? job->options : "{}");
         if (r == 0)
                 r = sbuf_append(in, job->script, job->script_len);
         return r < 0 || in->oom ? -ENOMEM : 0;

@@ -255,6 +255,12 @@ static void decide_frame(const struct sb_limits *l, struct frame *fr, struct sb_
 
 /* ---- the decision ---------------------------------------------------------------------- */
 
+const char *sb_timeout_text(unsigned seconds, char *buf, size_t len)
+{
+        snprintf(buf, len, "Script execution timed out (%u seconds)", seconds);
+        return buf;
+}
+
 void sb_signal_name(int sig, char *buf, size_t len)
 {
         const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
@@ -311,7 +317,7 @@ static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_fa
                  o->cpu_ms + cpu_slack_ms(l) >= (long long)l->cpu_time_s * 1000)
                 limit_s = l->cpu_time_s;
         if (limit_s && !at_ceiling)
-                set_error(o, SB_TIMEOUT, "Script execution timed out (%u seconds)", limit_s);
+                set_error(o, SB_TIMEOUT, "%s", sb_timeout_text(limit_s, (char[64]){ 0 }, 64));
         /* Any OOM kill in the sandbox's cgroup is a memory blow-up, whichever process it hit. */
         else if (limit_s || st->oom_killed)
                 set_fixed_error(o, SB_MEMORY_LIMIT);

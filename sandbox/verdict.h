@@ -36,6 +36,10 @@ size_t sb_frame_max(const struct sb_limits *l, bool extras, bool batch);
 /* The most an R frame's extras (files, figures) may take. */
 size_t sb_extras_max(const struct sb_limits *l);
 
+/* "Script execution timed out (N seconds)": the verdict's, and a batch entry's (runner.py
+ * gets it with its job). Returns buf. */
+const char *sb_timeout_text(unsigned seconds, char *buf, size_t len);
+
 /* A signal's name as kill -l gives it, with the SIG prefix: "SIGSEGV", "SIGRTMIN+3",
  * "SIGRTMAX-1"; "SIG<n>" for a number without a name. */
 #define SB_SIGNAME_MAX 16
