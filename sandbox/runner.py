@@ -51,7 +51,7 @@ _started = 0.0
 
 
 def _pyexec_run(argv, warm=False):
-    global _owner_pid, _started
+    global _owner_pid, _started, _memory_ceiling
     _owner_pid = os.getpid()
     result_max = int(argv[1]) if len(argv) > 1 else 8 << 20
 
@@ -65,6 +65,7 @@ def _pyexec_run(argv, warm=False):
     limits, options, source = _read_job()
     _started = time.monotonic()  # the job is here: the worker's clock runs (a sandbox may wait for it)
     _lower_limits(limits)
+    _memory_ceiling = limits["memory_ceiling"]
     if "files" in options:
         _write_files(options["files"])
     code = _compile_script(source)
@@ -195,17 +196,19 @@ def _describe(exc):
     return f"{name}: {text}" if text else name
 
 
+# Past this many bytes a process is at its memory limit: the worker's rule (sb_memory_ceiling),
+# sent with the job.
+_memory_ceiling = 1 << 62
+
+
 def _near_memory_limit():
     """Whether this process's address space reached its limit: then an allocation that
     failed in C code may surface as any exception (SystemError, RecursionError, ...)."""
     try:
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
         with open("/proc/self/status", "rb") as f:
             for line in f:
                 if line.startswith(b"VmPeak:"):
-                    return limit > 0 and int(line.split()[1]) * 1024 >= limit - (16 << 20)
+                    return int(line.split()[1]) * 1024 >= _memory_ceiling
     except BaseException:
         pass
     return False

@@ -363,10 +363,11 @@ static int job_input(const struct sb_limits *l, const struct sb_job *job, struct
         char wall[64], cpu[64];
         int r = sbuf_printf(in, "{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
                             "\"max_processes\": %u, \"max_open_files\": %u, \"stdout_max_bytes\": %zu, "
-                            "\"files_max_bytes\": %zu, \"texts\": {\"memory_limit\": \"%s\", "
+                            "\"files_max_bytes\": %zu, \"memory_ceiling\": %lld, \"texts\": {\"memory_limit\": \"%s\", "
                             "\"timeout_wall\": \"%s\", \"timeout_cpu\": \"%s\"}}\n%s\n",
                             l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
-                            l->stdout_max_bytes, l->files_max_bytes, sb_error_kinds[SB_MEMORY_LIMIT].message,
+                            l->stdout_max_bytes, l->files_max_bytes, sb_memory_ceiling(l),
+                            sb_error_kinds[SB_MEMORY_LIMIT].message,
                             sb_timeout_text(l->wall_time_s, wall, sizeof(wall)),
                             sb_timeout_text(l->cpu_time_s, cpu, sizeof(cpu)), job->options ? job->options : "{}");
         if (r == 0)

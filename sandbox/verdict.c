@@ -255,6 +255,11 @@ static void decide_frame(const struct sb_limits *l, struct frame *fr, struct sb_
 
 /* ---- the decision ---------------------------------------------------------------------- */
 
+long long sb_memory_ceiling(const struct sb_limits *l)
+{
+        return ((long long)l->memory_mb << 20) - (16 << 20);
+}
+
 const char *sb_timeout_text(unsigned seconds, char *buf, size_t len)
 {
         snprintf(buf, len, "Script execution timed out (%u seconds)", seconds);
@@ -298,7 +303,7 @@ static long long cpu_slack_ms(const struct sb_limits *l)
 static bool decide_from_kernel(const struct sb_limits *l, const struct sb_run_facts *st, const struct sb_init_report *rep,
                                struct sb_outcome *o)
 {
-        long long ceiling = ((long long)l->memory_mb << 20) - (16 << 20);
+        long long ceiling = sb_memory_ceiling(l);
         /* Compared in KiB: a corrupt report's figure times 1024 would overflow (fuzz_verdict). */
         bool at_ceiling = rep ? o->peak_rss_kb >= ceiling / 1024 : st->cgroup_peak >= ceiling;
         int ws = rep ? rep->wait_status : 0;

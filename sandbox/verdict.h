@@ -36,6 +36,11 @@ size_t sb_frame_max(const struct sb_limits *l, bool extras, bool batch);
 /* The most an R frame's extras (files, figures) may take. */
 size_t sb_extras_max(const struct sb_limits *l);
 
+/* Bytes of memory past which a process counts as at its limit (16 MiB short of memory_mb:
+ * what fails near it may fail as anything): the verdict's rule, and the runner's (sent with the
+ * job). */
+long long sb_memory_ceiling(const struct sb_limits *l);
+
 /* "Script execution timed out (N seconds)": the verdict's, and a batch entry's (runner.py
  * gets it with its job). Returns buf. */
 const char *sb_timeout_text(unsigned seconds, char *buf, size_t len);
