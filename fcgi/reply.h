@@ -15,6 +15,7 @@ struct reply {
         struct sbuf body;
         const struct sb_outcome *usage; /* adds the X-Pyexec-* usage headers when set */
         bool fixed_body;          /* body is a constant (the out-of-memory answer): not freed */
+        bool sent;                /* already sent (as server-sent events, stream.c) */
 };
 
 /* Makes *r the error answer e (its body the API's error shape); out of memory, a fixed 500. */

@@ -23,6 +23,7 @@
 #include "reply.h"
 #include "request.h"
 #include "sandbox.h"
+#include "stream.h"
 
 static struct sb_config config;
 static struct pool_stats *stats;
@@ -104,52 +105,89 @@ static int read_body(FCGX_Request *req, struct sbuf *body, struct api_error *e)
         return 0;
 }
 
-static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome *out, bool *ran)
+/* The request, checked, or its error answer in *a: 0 or -1. */
+static int take_request(FCGX_Request *req, struct reply *a, struct exec_request *x)
 {
         struct api_error e;
         if (!http_is_json_content_type(FCGX_GetParam("CONTENT_TYPE", req->envp))) {
                 api_error_set(&e, 415, "unsupported_media_type", "Content-Type must be application/json");
                 reply_error(a, &e);
-                return;
+                return -1;
         }
         struct sbuf body = { 0 };
-        struct exec_request x;
         if (read_body(req, &body, &e) < 0 ||
-            request_parse_execute(body.data ? body.data : "", body.len, &config, &x, &e) < 0) {
+            request_parse_execute(body.data ? body.data : "", body.len, &config, x, &e) < 0) {
                 sbuf_free(&body);
                 reply_error(a, &e);
-                return;
+                return -1;
         }
         sbuf_free(&body);
-
         long long waited = queued_ms(req);
         if (waited > (long long)config.service.queue_timeout_ms) {
-                exec_request_free(&x);
+                exec_request_free(x);
                 api_error_set(&e, 503, "busy", "All workers are busy (the request waited %lld ms); retry later", waited);
                 reply_error(a, &e);
-                return;
+                return -1;
         }
+        return 0;
+}
 
+/* Streaming: the output goes to the client as it comes, and the client's connection is
+ * watched (nothing more comes on it once the body's end is read: whatever does, or its end,
+ * means the client went away). */
+static void stream_job(FCGX_Request *req, struct sse *sse, struct sb_job *job)
+{
+        char rest[4096];
+        while (FCGX_GetStr(rest, sizeof(rest), req->in) > 0)
+                ; /* up to the end of FastCGI's stdin */
+        job->on_stdout = stream_on_stdout;
+        job->stdout_ctx = sse;
+        job->watch_client = true;
+        job->client_fd = req->ipcFd;
+}
+
+static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome *out, bool *ran)
+{
+        struct exec_request x;
+        if (take_request(req, a, &x) < 0)
+                return;
         char err[512];
+        struct api_error e;
+        struct sse sse = { .req = req };
         struct sb_job job = { .script = x.script, .script_len = x.script_len, .options = x.options.data,
                               .extras = x.extras, .batch = x.batch, .limits = &x.limits };
+        bool streaming = stream_wanted(FCGX_GetParam("HTTP_ACCEPT", req->envp));
+        if (streaming)
+                stream_job(req, &sse, &job);
         int r = sb_provider_run(provider, &job, out, err, sizeof(err));
         bool usage = x.usage;
         exec_request_free(&x);
+        if (r == -ECONNRESET && streaming) {
+                stats_add(&stats->streams_aborted, 1);
+                a->status = 499; /* nginx's word for it, in the log */
+                a->kind = "client_gone"; /* nothing to send: the client is not there */
+                a->sent = true;
+                return;
+        }
         if (r < 0) {
                 stats_add(&stats->sandbox_failures, 1);
                 log_line("event=sandbox_error reason=\"%s\"", err);
                 api_error_set(&e, 500, "sandbox_error", "Sandbox unavailable, the script was not run: %s", err);
                 reply_error(a, &e);
-                return;
+        } else {
+                *ran = true;
+                a->status = 200;
+                a->kind = sb_status_kind(out->status);
+                a->usage = out;
+                if (sb_outcome_to_json(out, usage, &a->body) < 0) {
+                        api_error_set(&e, 500, "internal_error", "Out of memory building the response");
+                        reply_error(a, &e);
+                }
         }
-        *ran = true;
-        a->status = 200;
-        a->kind = sb_status_kind(out->status);
-        a->usage = out;
-        if (sb_outcome_to_json(out, usage, &a->body) < 0) {
-                api_error_set(&e, 500, "internal_error", "Out of memory building the response");
-                reply_error(a, &e);
+        /* Once events have gone out, the answer, whatever it is, is the last of them. */
+        if (streaming && (sse.started || r == 0)) {
+                stream_finish(&sse, r == 0 && out->status == SB_OK, &a->body);
+                a->sent = true;
         }
 }
 
@@ -187,7 +225,8 @@ static void handle(FCGX_Request *req)
                 api_error_set(&e, 500, "internal_error", "Out of memory building the response");
                 reply_error(&a, &e);
         }
-        reply_send(req, &a);
+        if (!a.sent)
+                reply_send(req, &a);
         stats_count(stats, a.kind, route == ROUTE_EXECUTE ? monotonic_ms() - start : -1);
         log_line("id=%s method=%s path=%s status=%d kind=%s wall_ms=%lld cpu_ms=%lld peak_rss_kb=%ld in=%s out=%zu "
                  "total_ms=%lld",

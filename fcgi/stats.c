@@ -230,11 +230,14 @@ int stats_render(const struct pool_stats *st, struct sbuf *out)
                                 "# TYPE pyexec_sandbox_failures_total counter\npyexec_sandbox_failures_total %llu\n"
                                 "# HELP pyexec_warm_fallbacks_total Scripts run cold because the warm interpreter failed.\n"
                                 "# TYPE pyexec_warm_fallbacks_total counter\npyexec_warm_fallbacks_total %llu\n"
+                                "# HELP pyexec_stream_aborts_total Streaming clients that went away before the end (the script was killed).\n"
+                                "# TYPE pyexec_stream_aborts_total counter\npyexec_stream_aborts_total %llu\n"
                                 "# HELP pyexec_sandbox_ok Whether sandboxes can be set up on this machine.\n"
                                 "# TYPE pyexec_sandbox_ok gauge\npyexec_sandbox_ok %d\n",
                                 idle, busy, starting, (unsigned long long)load(&st->respawns),
                                 (unsigned long long)load(&st->sandbox_failures),
                                 (unsigned long long)load(&st->warm_fallbacks),
+                                (unsigned long long)load(&st->streams_aborted),
                                 __atomic_load_n(&st->sandbox_ok, __ATOMIC_RELAXED) ? 1 : 0);
         if (r == 0)
                 r = sbuf_puts(out, "# HELP pyexec_worker_busy Per worker process: 1 while it runs a request.\n"

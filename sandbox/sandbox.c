@@ -212,6 +212,8 @@ struct stream {
         size_t keep;     /* bytes kept; the rest is read and dropped so the writer never blocks */
         bool overflowed;
         bool complete_when_full;
+        int (*on_data)(void *ctx, const char *data, size_t len); /* sees the kept bytes as they come */
+        void *ctx;
 };
 
 /* Reads what is available. Returns 1 at EOF, 0 otherwise, -errno on error. */
@@ -229,6 +231,8 @@ static int stream_read(struct stream *s)
                 s->overflowed = true;
         if (take && sbuf_append(s->buf, chunk, take) < 0)
                 return -ENOMEM;
+        if (take && s->on_data && s->on_data(s->ctx, chunk, take) < 0)
+                return -ECONNRESET; /* whoever streams the output is gone */
         /* A stream of fixed size is done when full: init's report arrives before init has
          * finished exiting, and nothing follows it. */
         if (s->complete_when_full && s->buf->len == s->keep)
@@ -275,18 +279,45 @@ static bool enforce_limits(struct sb_prepared *p, struct sb_run_facts *st, long 
         return true;
 }
 
+enum { WATCH_SCRIPT = -1, WATCH_CLIENT = -2 };
+
+/* What to wait on: the open streams, the script's pipe while it is fed, and the client's
+ * connection when the job watches it (its end, or anything on it, means it went away). */
+static int poll_set(const struct sb_prepared *p, const struct sb_job *job, const struct stream *streams,
+                    const bool *open, int count, struct pollfd *pfd, int *map)
+{
+        int n = 0;
+        for (int i = 0; i < count; i++)
+                if (open[i]) {
+                        pfd[n] = (struct pollfd){ .fd = streams[i].fd, .events = POLLIN };
+                        map[n++] = i;
+                }
+        if (p->ends.script_wr >= 0) {
+                pfd[n] = (struct pollfd){ .fd = p->ends.script_wr, .events = POLLOUT };
+                map[n++] = WATCH_SCRIPT;
+        }
+        if (job->watch_client) {
+                pfd[n] = (struct pollfd){ .fd = job->client_fd, .events = POLLIN | POLLRDHUP };
+                map[n++] = WATCH_CLIENT;
+        }
+        return n;
+}
+
 /* Feeds the script and polls the outputs until all are at EOF; kills init at the deadline or
- * when the request's CPU time is used up. */
-static int collect(struct sb_prepared *p, const char *script, size_t len, struct sb_run_facts *st)
+ * when the request's CPU time is used up. -ECONNRESET: the job's on_stdout said stop. */
+static int collect(struct sb_prepared *p, const struct sb_job *job, const char *script, size_t len,
+                   struct sb_run_facts *st)
 {
         const struct sb_limits *l = &p->limits;
         struct stream streams[] = {
-                { p->ends.stdout_rd, &st->out->stdout_buf, l->stdout_max_bytes, false, false },
-                { p->ends.stderr_rd, &st->out->stderr_buf, STDERR_MAX, false, false },
+                { .fd = p->ends.stdout_rd, .buf = &st->out->stdout_buf, .keep = l->stdout_max_bytes,
+                  .on_data = job->on_stdout, .ctx = job->stdout_ctx },
+                { .fd = p->ends.stderr_rd, .buf = &st->out->stderr_buf, .keep = STDERR_MAX },
                 /* The largest frame the runner writes: its header on top of the result limit. */
-                { p->ends.result_rd, &st->frame, sb_frame_max(l, p->extras, p->batch), false, false },
-                { p->ends.setup_err_rd, &st->setup_err, SETUP_ERR_MAX, false, false },
-                { p->ends.status_rd, &st->status, sizeof(struct sb_init_report), false, true },
+                { .fd = p->ends.result_rd, .buf = &st->frame, .keep = sb_frame_max(l, p->extras, p->batch) },
+                { .fd = p->ends.setup_err_rd, .buf = &st->setup_err, .keep = SETUP_ERR_MAX },
+                { .fd = p->ends.status_rd, .buf = &st->status, .keep = sizeof(struct sb_init_report),
+                  .complete_when_full = true },
         };
         enum { N = ARRAY_SIZE(streams) };
         bool open[N];
@@ -310,17 +341,9 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                 bool outputs_done = !open[OUT] && !open[ERR] && !open[RESULT] && !open[SETUP];
                 if (outputs_done && (!open[STATUS] || st->frame.len > 0))
                         break;
-                struct pollfd pfd[N + 1];
-                int map[N + 1], n = 0;
-                for (int i = 0; i < N; i++)
-                        if (open[i]) {
-                                pfd[n] = (struct pollfd){ .fd = streams[i].fd, .events = POLLIN };
-                                map[n++] = i;
-                        }
-                if (p->ends.script_wr >= 0) {
-                        pfd[n] = (struct pollfd){ .fd = p->ends.script_wr, .events = POLLOUT };
-                        map[n++] = -1;
-                }
+                struct pollfd pfd[N + 2];
+                int map[N + 2];
+                int n = poll_set(p, job, streams, open, N, pfd, map);
                 long long now = monotonic_ms();
                 if (!give_up && enforce_limits(p, st, now, deadline, &next_cpu_check))
                         give_up = now + DRAIN_AFTER_KILL_MS;
@@ -337,7 +360,9 @@ static int collect(struct sb_prepared *p, const char *script, size_t len, struct
                 for (int k = 0; k < n; k++) {
                         if (!pfd[k].revents)
                                 continue;
-                        if (map[k] < 0) {
+                        if (map[k] == WATCH_CLIENT)
+                                return -ECONNRESET;
+                        if (map[k] == WATCH_SCRIPT) {
                                 feed_script(p, script, len, &fed);
                                 continue;
                         }
@@ -410,7 +435,7 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
                 kill_init(p);
                 return r;
         }
-        r = collect(p, in.data, in.len, &st);
+        r = collect(p, job, in.data, in.len, &st);
         sbuf_free(&in);
         /* Whatever is left of the sandbox dies now; sb_discard() waits for it and removes the
          * cgroup, which the caller may leave until after it has answered. */

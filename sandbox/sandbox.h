@@ -162,6 +162,15 @@ struct sb_job {
         /* The limits this job runs under, each at most the provider's (sb_limits_within());
          * NULL: the provider's. */
         const struct sb_limits *limits;
+        /* Streaming: called with each piece of output as it arrives (only what the output limit
+         * keeps). A negative return ends the run at once (the sandbox is killed) and the run
+         * returns -ECONNRESET: the client went away. NULL: no streaming. */
+        int (*on_stdout)(void *ctx, const char *data, size_t len);
+        void *stdout_ctx;
+        /* Streaming: client_fd (the client's connection, with nothing more to read) is watched
+         * too; once it ends, the run ends as when on_stdout says stop. */
+        bool watch_client;
+        int client_fd;
 };
 
 /* Whether every limit of l is at most the one of max. */
