@@ -35,6 +35,7 @@ struct sb_prepared {
         bool warm;       /* its script's process is a fork of pyexec-zygote */
         bool extras;     /* its job asked for files or figures back (struct sb_job) */
         bool batch;      /* its job has many inputs (struct sb_job) */
+        bool lowered;    /* its job's rlimits are below the sandbox's: the runner lowers its own */
         pid_t init;      /* our child */
         struct sb_parent_ends ends;
         struct sb_cgroup cg;

@@ -380,18 +380,19 @@ static int collect(struct sb_prepared *p, const struct sb_job *job, const char *
         return 0;
 }
 
-/* What goes down the script's pipe (runner.py, _read_job): the limits the runner lowers its
- * own to, on one line; the job's options, on one line; the script. */
-static int job_input(const struct sb_limits *l, const struct sb_job *job, struct sbuf *in)
+/* What goes down the script's pipe (runner.py, _read_job): the limits, on one line, with '<'
+ * before them when the runner must lower its rlimits to them ('=': they are the sandbox's);
+ * the job's options, on one line; the script. */
+static int job_input(const struct sb_limits *l, bool lower, const struct sb_job *job, struct sbuf *in)
 {
         /* The texts of a batch's entries are the verdict's (errors.c, verdict.c). */
         char wall[64], cpu[64];
-        int r = sbuf_printf(in, "{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
+        int r = sbuf_printf(in, "%c{\"wall_time_s\": %u, \"cpu_time_s\": %u, \"memory_mb\": %lu, "
                             "\"max_processes\": %u, \"max_open_files\": %u, \"stdout_max_bytes\": %zu, "
                             "\"files_max_bytes\": %zu, \"memory_ceiling\": %lld, \"texts\": {\"memory_limit\": \"%s\", "
                             "\"timeout_wall\": \"%s\", \"timeout_cpu\": \"%s\"}}\n%s\n",
-                            l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes, l->max_open_files,
-                            l->stdout_max_bytes, l->files_max_bytes, sb_memory_ceiling(l),
+                            lower ? '<' : '=', l->wall_time_s, l->cpu_time_s, l->memory_mb, l->max_processes,
+                            l->max_open_files, l->stdout_max_bytes, l->files_max_bytes, sb_memory_ceiling(l),
                             sb_error_kinds[SB_MEMORY_LIMIT].message,
                             sb_timeout_text(l->wall_time_s, wall, sizeof(wall)),
                             sb_timeout_text(l->cpu_time_s, cpu, sizeof(cpu)), job->options ? job->options : "{}");
@@ -410,8 +411,14 @@ static int apply_job_limits(struct sb_prepared *p, const struct sb_job *job, cha
                 snprintf(err, errlen, "the job's limits exceed the sandbox's");
                 return -EINVAL;
         }
-        p->limits = *job->limits;
-        int r = sb_cgroup_tighten(&p->cg, &p->limits, err, errlen);
+        const struct sb_limits *j = job->limits;
+        bool lower = j->memory_mb != p->limits.memory_mb || j->max_processes != p->limits.max_processes;
+        p->lowered = lower || j->cpu_time_s != p->limits.cpu_time_s ||
+                     j->max_open_files != p->limits.max_open_files;
+        p->limits = *j;
+        /* Three cgroup files written per request cost more than the rest of a hello world's
+         * set-up: only when the job's limits differ. */
+        int r = lower ? sb_cgroup_tighten(&p->cg, &p->limits, err, errlen) : 0;
         return r < 0 ? r : 0;
 }
 
@@ -428,7 +435,7 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
         p->batch = job->batch;
         struct sbuf in = { 0 };
         int r = apply_job_limits(p, job, err, errlen);
-        if (r == 0 && (r = job_input(&p->limits, job, &in)) < 0)
+        if (r == 0 && (r = job_input(&p->limits, p->lowered, job, &in)) < 0)
                 snprintf(err, errlen, "out of memory");
         if (r < 0) {
                 sbuf_free(&in);
