@@ -43,8 +43,9 @@ SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox
               sandbox/zygote.c sandbox/imports.c sandbox/report.c sandbox/image.c sandbox/seccomp-bpf.c sandbox/initd.c sandbox/errors.c sandbox/provider.c \
               sandbox/inventory.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
-FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c
-FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
+FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c \
+              fcgi/mcp.c
+FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/fcgi/openapi_blob.o
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
 PROBE       = $(BUILD)/tests/try_syscall
@@ -72,6 +73,11 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/sandbox/runner_blob.o: sandbox/runner_blob.S sandbox/runner.py
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+# nginx/openapi.json in the worker: MCP's run_python takes its ExecuteRequest schema (fcgi/mcp.c).
+$(BUILD)/fcgi/openapi_blob.o: fcgi/openapi_blob.S nginx/openapi.json
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 
