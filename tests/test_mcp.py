@@ -7,10 +7,13 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 
 import pytest
 
-from helpers import JSON_CT, ROOT, openapi_document, parse_json_strict, post_execute, request
+from helpers import (JSON_CT, ROOT, openapi_document, parse_json_strict, post_execute, request, start_service,
+                     stop_service)
 
 SEED = "def main():\n    print(\"calculating...\")\n    return sum([1,2,3,4,5])"
 FAILING = "def main():\n    print(\"before\")\n    return 1/0"
@@ -306,6 +309,45 @@ def test_the_content_type_must_be_json(base_url):
     status, _, raw = request(base_url, "POST", "/mcp", body=b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}',
                              headers={"Content-Type": "text/plain"})
     assert status == 415 and parse_json_strict(raw)["error_kind"] == "unsupported_media_type", (status, raw)
+
+
+# ---- back-pressure: the same as /execute's ---------------------------------------------------
+
+def test_back_pressure_is_the_same_as_executes():
+    """One worker and one queue slot, shared by /execute and /mcp: a tools/call that waited past
+    queue_timeout_ms is the JSON-RPC error -32000 (busy), one past the capacity nginx's HTTP 503."""
+    svc = start_service(workers=1, queue_slots=1, queue_timeout_ms=500)
+    try:
+        answers = {}
+        slow = "import time\ndef main():\n    time.sleep(2)\n    return 1"
+
+        def execute():
+            answers["execute"] = post_execute(svc.url, slow)
+
+        def mcp(name):
+            answers[name] = mcp_raw(svc.url, {"jsonrpc": "2.0", "id": name, "method": "tools/call",
+                                              "params": {"name": "run_python", "arguments": {"script": slow}}})
+        threads = [threading.Thread(target=execute), threading.Thread(target=mcp, args=("queued",)),
+                   threading.Thread(target=mcp, args=("over",))]
+        for t in threads:
+            t.start()
+            time.sleep(0.4)
+        for t in threads:
+            t.join(60)
+        assert answers["execute"][0] == 200 and answers["execute"][2]["result"] == 1, answers["execute"]
+        status, _, raw = answers["queued"]
+        body = parse_json_strict(raw)
+        assert status == 200 and body["id"] == "queued", (status, raw)
+        assert body["error"]["code"] == -32000 and body["error"]["data"] == {"error_kind": "busy"}, body
+        status, headers, raw = answers["over"]
+        assert status == 503 and headers.get("retry-after") == "1", (status, headers, raw)
+        assert parse_json_strict(raw)["error_kind"] == "busy"
+        # and the pool serves /mcp again
+        status, _, raw = mcp_raw(svc.url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                           "params": {"name": "run_python", "arguments": {"script": SEED}}})
+        assert status == 200 and parse_json_strict(raw)["result"]["structuredContent"]["result"] == 15, raw
+    finally:
+        stop_service(svc)
 
 
 # ---- the official TypeScript SDK as the client ---------------------------------------------
