@@ -311,6 +311,20 @@ def test_the_content_type_must_be_json(base_url):
     assert status == 415 and parse_json_strict(raw)["error_kind"] == "unsupported_media_type", (status, raw)
 
 
+# ---- the documented examples are real -------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["initialize", "tools_call", "tools_call_failing"])
+def test_the_examples_of_openapi_and_readme_are_real_answers(base_url, name):
+    post = openapi_document()["paths"]["/mcp"]["post"]
+    sent = post["requestBody"]["content"]["application/json"]["examples"][name]["value"]
+    want = post["responses"]["200"]["content"]["application/json"]["examples"][name]["value"]
+    status, _, raw = mcp_raw(base_url, sent)
+    assert status == 200 and parse_json_strict(raw) == want, raw
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    assert json.dumps(sent) in readme and json.dumps(want) in readme, name
+
+
 # ---- back-pressure: the same as /execute's ---------------------------------------------------
 
 def test_back_pressure_is_the_same_as_executes():
