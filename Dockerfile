@@ -20,6 +20,8 @@ WORKDIR /src
 COPY Makefile ./
 COPY sandbox/ sandbox/
 COPY fcgi/ fcgi/
+# The worker embeds the OpenAPI document: MCP's run_python takes its request schema (fcgi/mcp.c).
+COPY nginx/openapi.json nginx/openapi.json
 # tests/ holds C sources `make all` builds too (the unit tests, the adversarial suite's probe);
 # .dockerignore keeps the Python tests out.
 COPY tests/ tests/

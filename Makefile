@@ -43,8 +43,9 @@ SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox
               sandbox/zygote.c sandbox/imports.c sandbox/report.c sandbox/image.c sandbox/seccomp-bpf.c sandbox/initd.c sandbox/errors.c sandbox/provider.c \
               sandbox/inventory.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
-FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c fcgi/stream.c
-FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o)
+FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c \
+              fcgi/stream.c fcgi/mcp.c
+FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/fcgi/openapi_blob.o
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
 PROBE       = $(BUILD)/tests/try_syscall
@@ -72,6 +73,11 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/sandbox/runner_blob.o: sandbox/runner_blob.S sandbox/runner.py
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+# nginx/openapi.json in the worker: MCP's run_python takes its ExecuteRequest schema (fcgi/mcp.c).
+$(BUILD)/fcgi/openapi_blob.o: fcgi/openapi_blob.S nginx/openapi.json
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 
@@ -123,18 +129,22 @@ FUZZ_CC        = clang
 FUZZ_SECONDS  ?= 60
 FUZZ_CFLAGS    = -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I sandbox \
                  -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_HARNESSES = request validate escape verdict config imports http
+FUZZ_HARNESSES = request validate escape verdict config imports http mcp
 FUZZ_LIB_SRC   = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/imports.c sandbox/verdict.c sandbox/errors.c \
-                 sandbox/report.c fcgi/http.c fcgi/request.c fcgi/fields.c
-FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+                 sandbox/report.c fcgi/http.c fcgi/request.c fcgi/fields.c fcgi/mcp.c fcgi/reply.c
+FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fcgi/openapi_blob.o
 FUZZ_BINS      = $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
+$(FUZZ_BUILD)/fcgi/openapi_blob.o: fcgi/openapi_blob.S nginx/openapi.json
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -c $< -o $@
+
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lfcgi
 
 # Kept between builds: make would otherwise delete them as intermediates of the pattern rule.
 .SECONDARY: $(FUZZ_LIB_OBJ)

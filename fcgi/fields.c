@@ -315,6 +315,11 @@ static bool member_span(const char *t, size_t len, const char *name, size_t *sta
         return false;
 }
 
+bool fields_member_span(const char *text, size_t len, const char *name, size_t *start, size_t *end)
+{
+        return member_span(text, len, name, start, end);
+}
+
 /* options with "input" (or "inputs") as the client wrote it, on one line: a raw newline can
  * only be whitespace between tokens in valid JSON, so it becomes a space. */
 static int splice_input(const char *name, const char *body, size_t start, size_t end, const char *options,

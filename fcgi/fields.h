@@ -16,6 +16,11 @@
  * 0, or -EINVAL with *why set to what is wrong. */
 int fields_check_path(const char *path, size_t len, bool pattern, const char **why);
 
+/* Where the top-level member "name" (spelt without escapes) of the JSON object text[0..len),
+ * which jt_validate() has passed, has its value: text[*start..*end), as the client wrote it.
+ * false when it is not found so. */
+bool fields_member_span(const char *text, size_t len, const char *name, size_t *start, size_t *end);
+
 /* Checks input, files, return_files, figures, limits and usage of the request root (parsed
  * from body[0..len), which jt_validate() has passed: "input" is passed on as written), and fills
  * req's options (the runner's line of JSON), limits (the server's, lowered by "limits") and

@@ -16,6 +16,7 @@ enum route http_route(const char *method, const char *path, const char **allow)
                 const char *allow;
         } routes[] = {
                 { "/execute", ROUTE_EXECUTE, "POST" },
+                { "/mcp", ROUTE_MCP, "POST" },
                 { "/health", ROUTE_HEALTH, "GET, HEAD" },
                 { "/healthz", ROUTE_HEALTHZ, "GET, HEAD" },
                 { "/runtime", ROUTE_RUNTIME, "GET, HEAD" },
@@ -25,7 +26,7 @@ enum route http_route(const char *method, const char *path, const char **allow)
         for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
                 if (strcmp(path, routes[i].path) != 0)
                         continue;
-                bool ok = routes[i].route == ROUTE_EXECUTE
+                bool ok = strcmp(routes[i].allow, "POST") == 0
                                   ? strcmp(method, "POST") == 0
                                   : strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
                 if (ok)
@@ -71,6 +72,7 @@ const char *http_status_line(int status)
 {
         switch (status) {
         case 200: return "200 OK";
+        case 202: return "202 Accepted";
         case 400: return "400 Bad Request";
         case 404: return "404 Not Found";
         case 405: return "405 Method Not Allowed";

@@ -13,6 +13,7 @@ enum route {
         ROUTE_HEALTH,  /* {"status": "healthy"} */
         ROUTE_HEALTHZ, /* {"status": "ok"} (seed 000) */
         ROUTE_RUNTIME, /* the pool as it runs: cgroups, mode, workers, limits */
+        ROUTE_MCP,     /* POST /mcp: the Model Context Protocol (mcp.h) */
         ROUTE_NOT_FOUND,
         ROUTE_METHOD_NOT_ALLOWED,
 };

@@ -33,9 +33,10 @@ void reply_send(FCGX_Request *req, const struct reply *r)
 {
         char head[1024];
         size_t cap = sizeof(head);
-        int n = snprintf(head, cap, "Status: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                         http_status_line(r->status), r->content_type ? r->content_type : "application/json",
-                         r->body.len);
+        int n = snprintf(head, cap, "Status: %s\r\nContent-Length: %zu\r\n", http_status_line(r->status), r->body.len);
+        if (r->status != 202) /* 202 Accepted (MCP's notifications) has no body, so no type */
+                n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\n",
+                              r->content_type ? r->content_type : "application/json");
         if (r->allow)
                 n += snprintf(head + n, cap - (size_t)n, "Allow: %s\r\n", r->allow);
         if (r->status == 503)

@@ -21,12 +21,10 @@ void exec_request_free(struct exec_request *req)
         *req = (struct exec_request){ 0 };
 }
 
-int request_parse_execute(const char *body, size_t len, const struct sb_config *config, struct exec_request *req,
-                          struct api_error *e)
+int request_parse_json(const char *body, size_t len, const struct sb_config *config, struct json_object **out,
+                       struct api_error *e)
 {
-        *req = (struct exec_request){ 0 };
-        int ret = -1;
-        struct json_object *root = NULL, *field;
+        *out = NULL;
         if (len > INT_MAX) {
                 api_error_set(e, 413, "too_large", "Request body too large (limit %zu bytes)", config->service.body_max_bytes);
                 return -1;
@@ -37,6 +35,8 @@ int request_parse_execute(const char *body, size_t len, const struct sb_config *
                 return -1;
         }
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        struct json_object *root = NULL;
+        int ret = -1;
         if (memchr(body, '\0', len)) {
                 api_error_set(e, 400, "invalid_json", "Request body is not valid JSON: it contains a NUL byte");
                 goto exit;
@@ -64,6 +64,23 @@ int request_parse_execute(const char *body, size_t len, const struct sb_config *
                                              : "NaN, Infinity or data after the value");
                 goto exit;
         }
+        *out = root;
+        root = NULL;
+        ret = 0;
+exit:
+        json_object_put(root);
+        json_tokener_free(tok);
+        return ret;
+}
+
+int request_parse_execute(const char *body, size_t len, const struct sb_config *config, struct exec_request *req,
+                          struct api_error *e)
+{
+        *req = (struct exec_request){ 0 };
+        int ret = -1;
+        struct json_object *root, *field;
+        if (request_parse_json(body, len, config, &root, e) < 0)
+                return -1;
         if (!json_object_is_type(root, json_type_object)) {
                 api_error_set(e, 400, "invalid_request", "Request body must be a JSON object");
                 goto exit;
@@ -95,6 +112,5 @@ int request_parse_execute(const char *body, size_t len, const struct sb_config *
                 exec_request_free(req);
 exit:
         json_object_put(root);
-        json_tokener_free(tok);
         return ret;
 }

@@ -20,6 +20,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "mcp.h"
 #include "reply.h"
 #include "request.h"
 #include "sandbox.h"
@@ -105,89 +106,139 @@ static int read_body(FCGX_Request *req, struct sbuf *body, struct api_error *e)
         return 0;
 }
 
-/* The request, checked, or its error answer in *a: 0 or -1. */
-static int take_request(FCGX_Request *req, struct reply *a, struct exec_request *x)
+/* Streaming: the output goes to the client as it comes, and the client's connection is
+ * watched (nothing more comes on it once the body's end is read: whatever does, or its end,
+ * means the client went away). */
+static void stream_job(struct sse *sse, struct sb_job *job)
 {
-        struct api_error e;
-        if (!http_is_json_content_type(FCGX_GetParam("CONTENT_TYPE", req->envp))) {
-                api_error_set(&e, 415, "unsupported_media_type", "Content-Type must be application/json");
-                reply_error(a, &e);
+        char rest[4096];
+        while (FCGX_GetStr(rest, sizeof(rest), sse->req->in) > 0)
+                ; /* up to the end of FastCGI's stdin */
+        job->on_stdout = stream_on_stdout;
+        job->stdout_ctx = sse;
+        job->watch_client = true;
+        job->client_fd = sse->req->ipcFd;
+}
+
+/* Validates an /execute body and runs it, as POST /execute and MCP's tools/call both do: 0 with
+ * *answer the answer's JSON (the script ran: *out, *ran), -1 with *e, or -ECONNRESET when the
+ * client of a streamed run (sse; NULL: not streamed) went away. waited: how long the request
+ * has queued. */
+static int execute_body(const char *body, size_t len, long long waited, struct sse *sse, struct sb_outcome *out,
+                        bool *ran, struct sbuf *answer, struct api_error *e)
+{
+        struct exec_request x;
+        if (request_parse_execute(body, len, &config, &x, e) < 0)
                 return -1;
-        }
-        struct sbuf body = { 0 };
-        if (read_body(req, &body, &e) < 0 ||
-            request_parse_execute(body.data ? body.data : "", body.len, &config, x, &e) < 0) {
-                sbuf_free(&body);
-                reply_error(a, &e);
-                return -1;
-        }
-        sbuf_free(&body);
-        long long waited = queued_ms(req);
         if (waited > (long long)config.service.queue_timeout_ms) {
-                exec_request_free(x);
-                api_error_set(&e, 503, "busy", "All workers are busy (the request waited %lld ms); retry later", waited);
-                reply_error(a, &e);
+                exec_request_free(&x);
+                api_error_set(e, 503, "busy", "All workers are busy (the request waited %lld ms); retry later", waited);
+                return -1;
+        }
+        char err[512];
+        struct sb_job job = { .script = x.script, .script_len = x.script_len, .options = x.options.data,
+                              .extras = x.extras, .batch = x.batch, .limits = &x.limits };
+        if (sse)
+                stream_job(sse, &job);
+        int r = sb_provider_run(provider, &job, out, err, sizeof(err));
+        bool usage = x.usage;
+        exec_request_free(&x);
+        if (r == -ECONNRESET && sse) {
+                stats_add(&stats->streams_aborted, 1);
+                return r;
+        }
+        if (r < 0) {
+                stats_add(&stats->sandbox_failures, 1);
+                log_line("event=sandbox_error reason=\"%s\"", err);
+                api_error_set(e, 500, "sandbox_error", "Sandbox unavailable, the script was not run: %s", err);
+                return -1;
+        }
+        *ran = true;
+        if (sb_outcome_to_json(out, usage, answer) < 0 || answer->oom) {
+                sbuf_free(answer);
+                api_error_set(e, 500, "internal_error", "Out of memory building the response");
                 return -1;
         }
         return 0;
 }
 
-/* Streaming: the output goes to the client as it comes, and the client's connection is
- * watched (nothing more comes on it once the body's end is read: whatever does, or its end,
- * means the client went away). */
-static void stream_job(FCGX_Request *req, struct sse *sse, struct sb_job *job)
+/* The body of a POST whose Content-Type is JSON; -1 with *e otherwise. */
+static int json_body(FCGX_Request *req, struct sbuf *body, struct api_error *e)
 {
-        char rest[4096];
-        while (FCGX_GetStr(rest, sizeof(rest), req->in) > 0)
-                ; /* up to the end of FastCGI's stdin */
-        job->on_stdout = stream_on_stdout;
-        job->stdout_ctx = sse;
-        job->watch_client = true;
-        job->client_fd = req->ipcFd;
+        if (!http_is_json_content_type(FCGX_GetParam("CONTENT_TYPE", req->envp))) {
+                api_error_set(e, 415, "unsupported_media_type", "Content-Type must be application/json");
+                return -1;
+        }
+        if (read_body(req, body, e) < 0) {
+                sbuf_free(body);
+                return -1;
+        }
+        return 0;
 }
 
 static void handle_execute(FCGX_Request *req, struct reply *a, struct sb_outcome *out, bool *ran)
 {
-        struct exec_request x;
-        if (take_request(req, a, &x) < 0)
-                return;
-        char err[512];
         struct api_error e;
+        struct sbuf body = { 0 }, answer = { 0 };
+        if (json_body(req, &body, &e) < 0) {
+                reply_error(a, &e);
+                return;
+        }
         struct sse sse = { .req = req };
-        struct sb_job job = { .script = x.script, .script_len = x.script_len, .options = x.options.data,
-                              .extras = x.extras, .batch = x.batch, .limits = &x.limits };
         bool streaming = stream_wanted(FCGX_GetParam("HTTP_ACCEPT", req->envp));
-        if (streaming)
-                stream_job(req, &sse, &job);
-        int r = sb_provider_run(provider, &job, out, err, sizeof(err));
-        bool usage = x.usage;
-        exec_request_free(&x);
-        if (r == -ECONNRESET && streaming) {
-                stats_add(&stats->streams_aborted, 1);
-                a->status = 499; /* nginx's word for it, in the log */
+        int r = execute_body(body.data ? body.data : "", body.len, queued_ms(req), streaming ? &sse : NULL, out, ran,
+                             &answer, &e);
+        sbuf_free(&body);
+        if (r == -ECONNRESET) {
+                a->status = 499;         /* nginx's word for it, in the log */
                 a->kind = "client_gone"; /* nothing to send: the client is not there */
                 a->sent = true;
                 return;
         }
         if (r < 0) {
-                stats_add(&stats->sandbox_failures, 1);
-                log_line("event=sandbox_error reason=\"%s\"", err);
-                api_error_set(&e, 500, "sandbox_error", "Sandbox unavailable, the script was not run: %s", err);
                 reply_error(a, &e);
         } else {
-                *ran = true;
                 a->status = 200;
                 a->kind = sb_status_kind(out->status);
                 a->usage = out;
-                if (sb_outcome_to_json(out, usage, &a->body) < 0) {
-                        api_error_set(&e, 500, "internal_error", "Out of memory building the response");
-                        reply_error(a, &e);
-                }
+                a->body = answer;
         }
         /* Once events have gone out, the answer, whatever it is, is the last of them. */
         if (streaming && (sse.started || r == 0)) {
                 stream_finish(&sse, r == 0 && out->status == SB_OK, &a->body);
                 a->sent = true;
+        }
+}
+
+/* MCP's tools/call: the same path as POST /execute (mcp.h). */
+struct mcp_run {
+        FCGX_Request *req;
+        struct sb_outcome *out;
+        bool *ran;
+};
+
+static int mcp_execute(void *ctx, const char *body, size_t len, struct sbuf *answer, struct api_error *e)
+{
+        struct mcp_run *m = ctx;
+        return execute_body(body, len, queued_ms(m->req), NULL, m->out, m->ran, answer, e);
+}
+
+static void handle_mcp(FCGX_Request *req, struct reply *a, struct sb_outcome *out, bool *ran)
+{
+        struct api_error e;
+        struct sbuf body = { 0 };
+        if (json_body(req, &body, &e) < 0) {
+                reply_error(a, &e);
+                return;
+        }
+        struct mcp_run m = { .req = req, .out = out, .ran = ran };
+        struct mcp_env env = { .config = &config, .execute = mcp_execute, .ctx = &m };
+        mcp_handle(body.data ? body.data : "", body.len, FCGX_GetParam("HTTP_MCP_PROTOCOL_VERSION", req->envp), &env,
+                   a);
+        sbuf_free(&body);
+        if (*ran && a->status == 200 && !a->body.oom) {
+                a->kind = sb_status_kind(out->status);
+                a->usage = out;
         }
 }
 
@@ -211,6 +262,9 @@ static void handle(FCGX_Request *req)
         case ROUTE_EXECUTE:
                 handle_execute(req, &a, &out, &ran);
                 break;
+        case ROUTE_MCP:
+                handle_mcp(req, &a, &out, &ran);
+                break;
         case ROUTE_METHOD_NOT_ALLOWED:
                 api_error_set(&e, 405, "method_not_allowed", "Method %s not allowed on %s", method ? method : "?", path);
                 e.allow = allow;
@@ -227,7 +281,9 @@ static void handle(FCGX_Request *req)
         }
         if (!a.sent)
                 reply_send(req, &a);
-        stats_count(stats, a.kind, route == ROUTE_EXECUTE ? monotonic_ms() - start : -1);
+        /* MCP's own messages (initialize, tools/list, ...) are not requests to run a script. */
+        if (route != ROUTE_MCP || ran || strcmp(a.kind, "ok") != 0)
+                stats_count(stats, a.kind, route == ROUTE_EXECUTE || ran ? monotonic_ms() - start : -1);
         log_line("id=%s method=%s path=%s status=%d kind=%s wall_ms=%lld cpu_ms=%lld peak_rss_kb=%ld in=%s out=%zu "
                  "total_ms=%lld",
                  id ? id : "-", method ? method : "-", path ? path : "-", a.status, a.kind, ran ? out.wall_ms : 0,

@@ -19,7 +19,7 @@ for h in "$@"; do
         mkdir -p "build-fuzz/corpus/$h" build-fuzz/crashes
         dict=()
         case $h in
-        request | validate | verdict) dict=(-dict=tests/fuzz/json.dict) ;;
+        request | validate | verdict | mcp) dict=(-dict=tests/fuzz/json.dict) ;;
         config) dict=(-dict=tests/fuzz/config.dict) ;;
         esac
         echo "fuzz.sh: $h for ${seconds}s" >&2

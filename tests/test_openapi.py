@@ -107,9 +107,9 @@ def test_other_methods_get_the_json_405(service, method):
 def test_it_is_openapi_3_1_with_every_endpoint():
     doc = openapi_document()
     assert doc["openapi"] == "3.1.0"
-    assert set(doc["paths"]) == {"/execute", "/health", "/healthz", "/runtime", "/metrics", "/openapi.json"}
-    assert set(doc["paths"]["/execute"]) == {"post"}
-    assert all(set(item) == {"get"} for p, item in doc["paths"].items() if p != "/execute")
+    assert set(doc["paths"]) == {"/execute", "/mcp", "/health", "/healthz", "/runtime", "/metrics", "/openapi.json"}
+    assert set(doc["paths"]["/execute"]) == {"post"} and set(doc["paths"]["/mcp"]) == {"post"}
+    assert all(set(item) == {"get"} for p, item in doc["paths"].items() if p not in ("/execute", "/mcp"))
 
 
 def error_kinds():

@@ -15,6 +15,8 @@
 #include "../../fcgi/http.h"
 #include "../../fcgi/request.h"
 #include "../../fcgi/fields.h"
+#include "../../fcgi/mcp.h"
+#include "../../fcgi/reply.h"
 #include "../../fcgi/stats.h"
 #include "imports.h"
 #include "internal.h"
@@ -235,6 +237,10 @@ static void test_route(void)
         CHECK_STR(allow, "POST");
         CHECK(http_route("POST", "/health", &allow) == ROUTE_METHOD_NOT_ALLOWED);
         CHECK_STR(allow, "GET, HEAD");
+        CHECK(http_route("POST", "/mcp", &allow) == ROUTE_MCP);
+        CHECK(http_route("GET", "/mcp", &allow) == ROUTE_METHOD_NOT_ALLOWED);
+        CHECK_STR(allow, "POST");
+        CHECK(http_route("POST", "/mcp/", &allow) == ROUTE_NOT_FOUND);
         CHECK(http_route("POST", "/execute/", &allow) == ROUTE_NOT_FOUND);
         CHECK(http_route("GET", "/", &allow) == ROUTE_NOT_FOUND);
         CHECK(http_route(NULL, NULL, &allow) == ROUTE_NOT_FOUND);
@@ -849,6 +855,153 @@ static void test_runtime_inventory_refused(void)
         sbuf_free(&big);
 }
 
+/* ---- mcp ------------------------------------------------------------------------------- */
+
+/* The execute function of a test: what it was given, and what it answers (e.status 0: the
+ * script "ran" and answered `answer`). */
+struct fake_pool {
+        char body[256];
+        int calls;
+        const char *answer;
+        struct api_error e;
+};
+
+static int fake_execute(void *ctx, const char *body, size_t len, struct sbuf *answer, struct api_error *e)
+{
+        struct fake_pool *f = ctx;
+        f->calls++;
+        snprintf(f->body, sizeof(f->body), "%.*s", (int)len, body);
+        CHECK(body[len] == '\0');
+        if (f->e.status) {
+                *e = f->e;
+                return -1;
+        }
+        return sbuf_puts(answer, f->answer);
+}
+
+/* POSTs body to a fake /mcp; returns the answer's status, its body in *out (freed by the caller). */
+static int mcp_post(struct fake_pool *f, const char *version, const char *body, struct sbuf *out, const char **kind)
+{
+        struct sb_config c;
+        sb_config_default(&c);
+        struct mcp_env env = { .config = &c, .execute = fake_execute, .ctx = f };
+        struct reply a = { .status = 500, .kind = "internal_error" };
+        mcp_handle(body, strlen(body), version, &env, &a);
+        CHECK(!a.body.oom);
+        CHECK(a.body.len == 0 || jt_validate(a.body.data, a.body.len, 64) == 0);
+        *out = a.body;
+        if (kind)
+                *kind = a.kind;
+        return a.status;
+}
+
+static void test_mcp_protocol(void)
+{
+        const struct {
+                const char *version, *body;
+                int status;
+                const char *answer; /* exact */
+        } cases[] = {
+                { NULL, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {\"protocolVersion\": \"2025-03-26\"}}", 200,
+                  "{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"protocolVersion\": \"2025-03-26\", \"capabilities\": {\"tools\": {}}, "
+                  "\"serverInfo\": {\"name\": \"pyexec\", \"version\": \"1.0.0\"}}}" },
+                { "1999-01-01", "{\"jsonrpc\": \"2.0\", \"id\": \"i\", \"method\": \"initialize\", \"params\": {\"protocolVersion\": \"2024-11-05\"}}", 200,
+                  "{\"jsonrpc\": \"2.0\", \"id\": \"i\", \"result\": {\"protocolVersion\": \"2025-06-18\", \"capabilities\": {\"tools\": {}}, "
+                  "\"serverInfo\": {\"name\": \"pyexec\", \"version\": \"1.0.0\"}}}" },
+                { "2025-06-18", "{\"jsonrpc\": \"2.0\", \"id\": 1e2, \"method\": \"ping\"}", 200, "{\"jsonrpc\": \"2.0\", \"id\": 1e2, \"result\": {}}" },
+                { NULL, "{\"jsonrpc\": \"2.0\", \"method\": \"notifications/initialized\"}", 202, "" },
+                { NULL, "{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": {}}", 202, "" },
+                { "2024-11-05", "{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"ping\"}", 400,
+                  "{\"jsonrpc\": \"2.0\", \"id\": 2, \"error\": {\"code\": -32000, \"message\": \"Bad Request: unsupported "
+                  "MCP-Protocol-Version 2024-11-05 (supported: 2025-06-18, 2025-03-26)\"}}" },
+                { NULL, "{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": \"prompts/list\"}", 200,
+                  "{\"jsonrpc\": \"2.0\", \"id\": 5, \"error\": {\"code\": -32601, \"message\": \"Method not found: prompts/list\"}}" },
+                { NULL, "[{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": \"ping\"}]", 400,
+                  "{\"jsonrpc\": \"2.0\", \"id\": null, \"error\": {\"code\": -32600, \"message\": \"Invalid Request: batches are "
+                  "not supported; send one message per POST\"}}" },
+                { NULL, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"ping\"", 400,
+                  "{\"jsonrpc\": \"2.0\", \"id\": null, \"error\": {\"code\": -32700, \"message\": \"Parse error: Request body is "
+                  "not valid JSON: unexpected end of data at byte 44\"}}" },
+                { NULL, "{\"jsonrpc\": \"2.0\", \"id\": true, \"method\": \"ping\"}", 400,
+                  "{\"jsonrpc\": \"2.0\", \"id\": null, \"error\": {\"code\": -32600, \"message\": \"Invalid Request: \\\"id\\\" "
+                  "must be a string or a number\"}}" },
+                { NULL, "{\"jsonrpc\": \"2.0\", \"id\": 4, \"method\": \"tools/call\", \"params\": {\"name\": \"x\"}}", 200,
+                  "{\"jsonrpc\": \"2.0\", \"id\": 4, \"error\": {\"code\": -32602, \"message\": \"Unknown tool: x (this server "
+                  "has run_python)\"}}" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                struct fake_pool f = { 0 };
+                struct sbuf out;
+                int status = mcp_post(&f, cases[i].version, cases[i].body, &out, NULL);
+                CHECK(status == cases[i].status);
+                CHECK_STR(out.data ? out.data : "", cases[i].answer);
+                CHECK(f.calls == 0);
+                sbuf_free(&out);
+        }
+}
+
+static void test_mcp_tools_call(void)
+{
+        const char call[] = "{\"jsonrpc\": \"2.0\", \"id\": 9, \"method\": \"tools/call\", \"params\": {\"name\": \"run_python\", "
+                            "\"arguments\": {\"script\": \"s\", \"input\": 123456789012345678901234567890}}}";
+        struct fake_pool f = { .answer = "{\"result\": 123456789012345678901234567890, \"stdout\": \"hi\\n\", "
+                                         "\"figures\": [{\"media_type\": \"image/png\", \"base64\": \"AA==\"}]}" };
+        struct sbuf out;
+        const char *kind;
+        CHECK(mcp_post(&f, NULL, call, &out, &kind) == 200);
+        CHECK(f.calls == 1);
+        CHECK_STR(f.body, "{\"script\": \"s\", \"input\": 123456789012345678901234567890}");
+        CHECK_STR(out.data, "{\"jsonrpc\": \"2.0\", \"id\": 9, \"result\": {\"content\": [{\"type\": \"text\", \"text\": \"hi\\n\"}, "
+                            "{\"type\": \"text\", \"text\": \"123456789012345678901234567890\"}, {\"type\": \"image\", \"data\": "
+                            "\"AA==\", \"mimeType\": \"image/png\"}], \"structuredContent\": {\"result\": "
+                            "123456789012345678901234567890, \"stdout\": \"hi\\n\", \"figures\": [{\"media_type\": \"image/png\", "
+                            "\"base64\": \"AA==\"}]}, \"isError\": false}}");
+        sbuf_free(&out);
+
+        /* refused by /execute's validation: a tool error */
+        struct fake_pool refused = { 0 };
+        api_error_set(&refused.e, 400, "invalid_request", "Request must contain 'script' field");
+        CHECK(mcp_post(&refused, NULL, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/call\", \"params\": {\"name\": "
+                                       "\"run_python\"}}", &out, &kind) == 200);
+        CHECK_STR(refused.body, "{}");
+        CHECK_STR(kind, "invalid_request");
+        CHECK_STR(out.data, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"content\": [{\"type\": \"text\", \"text\": \"Request "
+                            "must contain 'script' field\"}], \"structuredContent\": {\"error\": \"Request must contain 'script' "
+                            "field\", \"stdout\": \"\", \"error_kind\": \"invalid_request\"}, \"isError\": true}}");
+        sbuf_free(&out);
+
+        /* not run: JSON-RPC errors with the kind */
+        const struct {
+                int status;
+                const char *kind, *answer;
+        } notrun[] = {
+                { 503, "busy", "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32000, \"message\": \"m\", \"data\": "
+                               "{\"error_kind\": \"busy\"}}}" },
+                { 500, "sandbox_error", "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, \"message\": \"m\", "
+                                        "\"data\": {\"error_kind\": \"sandbox_error\"}}}" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(notrun); i++) {
+                struct fake_pool p = { 0 };
+                api_error_set(&p.e, notrun[i].status, notrun[i].kind, "m");
+                CHECK(mcp_post(&p, NULL, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/call\", \"params\": {\"name\": "
+                                         "\"run_python\", \"arguments\": {}}}", &out, &kind) == 200);
+                CHECK_STR(out.data, notrun[i].answer);
+                CHECK_STR(kind, notrun[i].kind);
+                sbuf_free(&out);
+        }
+}
+
+static void test_mcp_tools_list(void)
+{
+        struct sb_config c;
+        sb_config_default(&c);
+        const char *tools = mcp_tools_json(&c);
+        CHECK(tools && jt_validate(tools, strlen(tools), 64) == 0);
+        CHECK(tools && strncmp(tools, "{\"tools\":[{\"name\":\"run_python\",", 31) == 0);
+        CHECK(tools && !strstr(tools, "$ref") && strstr(tools, "\"inputSchema\":{\"type\":\"object\""));
+        CHECK(tools && strstr(tools, "10 s wall clock, 10 s of CPU, 512 MiB of memory"));
+}
+
 /* ---- runner ---------------------------------------------------------------------------- */
 
 #define T(name) { #name, name }
@@ -869,6 +1022,9 @@ static const struct {
         T(test_validate_number_range),
         T(test_route),
         T(test_content_type),
+        T(test_mcp_protocol),
+        T(test_mcp_tools_call),
+        T(test_mcp_tools_list),
         T(test_error_body),
         T(test_request_valid),
         T(test_request_fields),
