@@ -376,7 +376,13 @@ class Service:
         # Own process group, so a failing test run can still clean up everything.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        wait_healthy(self.url, self.proc)
+        try:
+            wait_healthy(self.url, self.proc)
+        except BaseException:
+            # A service that never became healthy was left running by the failed test (found:
+            # services of a failed run still up half an hour later).
+            self.stop()
+            raise
 
     def logs(self):
         with open(self.log_path) as f:

@@ -56,7 +56,12 @@ def test_stop_at_any_moment_leaves_nothing_once_serve_exits():
         if moment == 0:
             time.sleep(rng.uniform(0.0, 1.5))
         else:
-            wait_healthy(url, proc)
+            try:
+                wait_healthy(url, proc)
+            except BaseException:  # never leave the service running for the rest of the suite
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
             if moment == 2:
                 load = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-H", "Content-Type: application/json",
                                           "--data-binary", SLEEPY.decode(), url + "/execute"]) for _ in range(4)]
