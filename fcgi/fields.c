@@ -36,11 +36,63 @@ int fields_check_path(const char *path, size_t len, bool pattern, const char **w
         return 0;
 }
 
-/* ---- files ----------------------------------------------------------------------------- */
+/* ---- the request as written: json-c does not tell where a member is ------------------- */
 
-static size_t skip_value(const char *t, size_t i, size_t len);
-static size_t skip_ws(const char *t, size_t i, size_t len);
-static bool member_span(const char *t, size_t len, const char *name, size_t *start, size_t *end);
+/* The end of the JSON value at text[i] (text is valid JSON: jt_validate()). */
+static size_t skip_value(const char *t, size_t i, size_t len)
+{
+        int depth = 0;
+        do {
+                if (t[i] == '"') {
+                        for (i++; i < len && t[i] != '"'; i++)
+                                if (t[i] == '\\')
+                                        i++;
+                        i++;
+                } else if (t[i] == '{' || t[i] == '[') {
+                        depth++, i++;
+                } else if (t[i] == '}' || t[i] == ']') {
+                        depth--, i++;
+                } else if (depth == 0) {
+                        while (i < len && !strchr(",]} \t\r\n", t[i]))
+                                i++;
+                } else {
+                        i++;
+                }
+        } while (depth > 0 && i < len);
+        return i;
+}
+
+static size_t skip_ws(const char *t, size_t i, size_t len)
+{
+        while (i < len && strchr(" \t\r\n", t[i]))
+                i++;
+        return i;
+}
+
+/* Where the top-level member "name" (spelt without escapes) of the valid JSON object text is:
+ * its value's bytes, as the client sent them. json-c would give a number past 64 bits back as
+ * 18446744073709551615; main(input) gets the client's number. False when not found so. */
+static bool member_span(const char *t, size_t len, const char *name, size_t *start, size_t *end)
+{
+        size_t i = skip_ws(t, 0, len), n = strlen(name);
+        if (i >= len || t[i] != '{')
+                return false;
+        for (i = skip_ws(t, i + 1, len); i < len && t[i] == '"';) {
+                size_t key = i + 1, key_end = skip_value(t, i, len) - 1;
+                i = skip_ws(t, skip_ws(t, key_end + 1, len) + 1, len); /* past ':' */
+                size_t value_end = skip_value(t, i, len);
+                if (key_end - key == n && memcmp(t + key, name, n) == 0) {
+                        *start = i;
+                        *end = value_end;
+                        return true;
+                }
+                i = skip_ws(t, value_end, len);
+                i = i < len && t[i] == ',' ? skip_ws(t, i + 1, len) : len;
+        }
+        return false;
+}
+
+/* ---- files ----------------------------------------------------------------------------- */
 
 /* Whether the JSON string at t[i] (its opening quote) holds an escaped NUL: json-c ends an
  * object's member names at a NUL, so "a\u0000b" would arrive as "a". */
@@ -260,60 +312,6 @@ static int take_limits(struct json_object *v, struct sb_limits *l, struct api_er
 }
 
 /* ---- input, as sent -------------------------------------------------------------------- */
-
-/* The end of the JSON value at text[i] (text is valid JSON: jt_validate()). */
-static size_t skip_value(const char *t, size_t i, size_t len)
-{
-        int depth = 0;
-        do {
-                if (t[i] == '"') {
-                        for (i++; i < len && t[i] != '"'; i++)
-                                if (t[i] == '\\')
-                                        i++;
-                        i++;
-                } else if (t[i] == '{' || t[i] == '[') {
-                        depth++, i++;
-                } else if (t[i] == '}' || t[i] == ']') {
-                        depth--, i++;
-                } else if (depth == 0) {
-                        while (i < len && !strchr(",]} \t\r\n", t[i]))
-                                i++;
-                } else {
-                        i++;
-                }
-        } while (depth > 0 && i < len);
-        return i;
-}
-
-static size_t skip_ws(const char *t, size_t i, size_t len)
-{
-        while (i < len && strchr(" \t\r\n", t[i]))
-                i++;
-        return i;
-}
-
-/* Where the top-level member "name" (spelt without escapes) of the valid JSON object text is:
- * its value's bytes, as the client sent them. json-c would give a number past 64 bits back as
- * 18446744073709551615; main(input) gets the client's number. False when not found so. */
-static bool member_span(const char *t, size_t len, const char *name, size_t *start, size_t *end)
-{
-        size_t i = skip_ws(t, 0, len), n = strlen(name);
-        if (i >= len || t[i] != '{')
-                return false;
-        for (i = skip_ws(t, i + 1, len); i < len && t[i] == '"';) {
-                size_t key = i + 1, key_end = skip_value(t, i, len) - 1;
-                i = skip_ws(t, skip_ws(t, key_end + 1, len) + 1, len); /* past ':' */
-                size_t value_end = skip_value(t, i, len);
-                if (key_end - key == n && memcmp(t + key, name, n) == 0) {
-                        *start = i;
-                        *end = value_end;
-                        return true;
-                }
-                i = skip_ws(t, value_end, len);
-                i = i < len && t[i] == ',' ? skip_ws(t, i + 1, len) : len;
-        }
-        return false;
-}
 
 bool fields_member_span(const char *text, size_t len, const char *name, size_t *start, size_t *end)
 {

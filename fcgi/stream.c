@@ -1,19 +1,16 @@
 /* stream.c — an /execute answer as server-sent events (stream.h). */
+#define _GNU_SOURCE /* strcasestr */
 #include "stream.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "jsontext.h"
 
 bool stream_wanted(const char *accept)
 {
         /* "text/event-stream" among the Accept header's media ranges, any case. */
-        for (const char *p = accept; p && *p; p++)
-                if (strncasecmp(p, "text/event-stream", 17) == 0)
-                        return true;
-        return false;
+        return accept && strcasestr(accept, "text/event-stream");
 }
 
 static int put(struct sse *s, const char *data, size_t len)

@@ -71,7 +71,6 @@ int sb_provider_new(const struct sb_config *cfg, const struct sb_provider_option
         p->supply = cfg->supply;
         p->options = *o;
         p->where.id_slot = o->id_slot;
-        p->used.active = false;
         sb_zygote_default_path(p->zygote_path, sizeof(p->zygote_path));
         if (o->private_network) {
                 char why[256];

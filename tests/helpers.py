@@ -311,6 +311,26 @@ def post_execute(base_url, script, timeout=60, **fields):
     return status, headers, parse_json_strict(raw)
 
 
+def served(base_url, script, **fields):
+    """POSTs script with fields; asserts a served answer (200, a "stdout" string); returns it."""
+    status, headers, body = post_execute(base_url, script, **fields)
+    assert status == 200, (status, str(body)[:2000])
+    assert isinstance(body, dict) and isinstance(body.get("stdout"), str), str(body)[:2000]
+    return body
+
+
+def served_ok(base_url, script, **fields):
+    body = served(base_url, script, **fields)
+    assert "result" in body, str(body)[:3000]
+    return body
+
+
+def served_err(base_url, script, kind, **fields):
+    body = served(base_url, script, **fields)
+    assert "result" not in body and body.get("error_kind") == kind, str(body)[:3000]
+    return body
+
+
 def assert_refused(base_url, prefix, script="def main():\n    return 1\n", **fields):
     """POSTs script with fields; asserts the request is refused before anything runs (400
     invalid_request, stdout "", nothing else) with a message starting prefix; returns it."""
@@ -667,3 +687,38 @@ SYSCALL_SNIPPET = S('''
 def cgroups_v1_available():
     return (os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
             and os.path.exists("/sys/fs/cgroup/pids/cgroup.procs"))
+
+
+# ---- npm tools the tests use (Redocly's lint, the MCP SDK) ---------------------------------
+
+# npm and Redocly ask the network for newer versions and send usage data unless told not to;
+# the tests must not depend on either (or leak anything).
+NPM_QUIET = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true", "NO_UPDATE_NOTIFIER": "1",
+             "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
+
+
+def ensure_npm_package(directory, section, package):
+    """directory/node_modules as its package-lock.json has it: `npm ci` when the package is
+    missing or at another version than package.json's section pins. Fails (never skips) when
+    npm is missing or cannot install."""
+    def version(path, *keys):
+        try:
+            with open(path) as f:
+                value = json.load(f)
+        except OSError:
+            return None
+        for k in keys:
+            value = value[k]
+        return value
+
+    pinned = version(os.path.join(directory, "package.json"), section, package)
+    installed = os.path.join(directory, "node_modules", *package.split("/"), "package.json")
+    if version(installed, "version") == pinned:
+        return
+    npm = shutil.which("npm")
+    assert npm, f"npm is not installed: {package} needs Node.js 20 and npm"
+    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, **NPM_QUIET))
+    where = os.path.relpath(directory, ROOT)
+    assert r.returncode == 0, f"npm ci in {where} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    assert version(installed, "version") == pinned, (version(installed, "version"), pinned)

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from helpers import served_err as run_err, served_ok as run_ok
 from helpers import ROOT, assert_refused, parse_json_strict, post_execute, request
 
 TIMEOUT_1S = "Script execution timed out (1 seconds)"
@@ -33,25 +34,6 @@ def configured():
 
 CONF = configured()
 LIMIT_MAX = {k: int(CONF[k]) for k in LIMIT_KEYS}
-
-
-def run(base_url, script, **fields):
-    status, headers, body = post_execute(base_url, script, **fields)
-    assert status == 200, (status, str(body)[:2000])
-    assert isinstance(body, dict) and isinstance(body.get("stdout"), str), str(body)[:2000]
-    return body
-
-
-def run_ok(base_url, script, **fields):
-    body = run(base_url, script, **fields)
-    assert "result" in body, str(body)[:3000]
-    return body
-
-
-def run_err(base_url, script, kind, **fields):
-    body = run(base_url, script, **fields)
-    assert "result" not in body and body.get("error_kind") == kind, str(body)[:3000]
-    return body
 
 
 # ============================================================ a request with only `script`

@@ -13,7 +13,8 @@ import uuid
 
 import pytest
 
-from helpers import assert_refused, post_execute, start_service, stop_service
+from helpers import served_err as run_err, served_ok as run_ok
+from helpers import assert_refused, start_service, stop_service
 
 BINARY = b"\x00\xff\x00\x01\xfe\x80\x7f" + bytes(range(256)) + b"\xff\x00"
 LISTING = ("import os\ndef tree():\n    out = []\n"
@@ -25,25 +26,6 @@ LISTING = ("import os\ndef tree():\n    out = []\n"
 
 def b64(data):
     return base64.b64encode(data).decode("ascii")
-
-
-def run(base_url, script, **fields):
-    status, headers, body = post_execute(base_url, script, **fields)
-    assert status == 200, (status, str(body)[:2000])
-    assert isinstance(body, dict) and isinstance(body.get("stdout"), str), str(body)[:2000]
-    return body
-
-
-def run_ok(base_url, script, **fields):
-    body = run(base_url, script, **fields)
-    assert "result" in body, str(body)[:3000]
-    return body
-
-
-def run_err(base_url, script, kind, **fields):
-    body = run(base_url, script, **fields)
-    assert "result" not in body and body.get("error_kind") == kind, str(body)[:3000]
-    return body
 
 
 def refused_naming(base_url, files, named):

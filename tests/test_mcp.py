@@ -12,15 +12,13 @@ import time
 
 import pytest
 
-from helpers import (JSON_CT, ROOT, openapi_document, parse_json_strict, post_execute, request, start_service,
+from helpers import (JSON_CT, ROOT, ensure_npm_package, openapi_document, parse_json_strict, post_execute, request, start_service,
                      stop_service)
 
 SEED = "def main():\n    print(\"calculating...\")\n    return sum([1,2,3,4,5])"
 FAILING = "def main():\n    print(\"before\")\n    return 1/0"
 VERSIONS = ["2025-06-18", "2025-03-26"]
 CLIENT = os.path.join(ROOT, "tests", "mcp-client")
-QUIET = {"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false",
-         "NO_UPDATE_NOTIFIER": "1"}
 
 
 def mcp_raw(base_url, body, headers=None):
@@ -374,30 +372,8 @@ def test_back_pressure_is_the_same_as_executes():
 
 # ---- the official TypeScript SDK as the client ---------------------------------------------
 
-def pinned_sdk():
-    with open(os.path.join(CLIENT, "package.json")) as f:
-        return json.load(f)["dependencies"]["@modelcontextprotocol/sdk"]
-
-
-def installed_sdk():
-    try:
-        with open(os.path.join(CLIENT, "node_modules", "@modelcontextprotocol", "sdk", "package.json")) as f:
-            return json.load(f)["version"]
-    except OSError:
-        return None
-
-
 def ensure_sdk():
-    """tests/mcp-client/node_modules as package-lock.json has it: `npm ci` when it is missing or
-    holds another version. Fails (never skips) when npm is missing or cannot install."""
-    if installed_sdk() == pinned_sdk():
-        return
-    npm = shutil.which("npm")
-    assert npm, "npm is not installed: the MCP client test needs Node.js 20 and npm"
-    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CLIENT, capture_output=True, text=True,
-                       timeout=600, env=dict(os.environ, **QUIET))
-    assert r.returncode == 0, f"npm ci in tests/mcp-client failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    assert installed_sdk() == pinned_sdk(), (installed_sdk(), pinned_sdk())
+    ensure_npm_package(CLIENT, "dependencies", "@modelcontextprotocol/sdk")
 
 
 def test_the_typescript_sdk_lists_and_calls_run_python(service):

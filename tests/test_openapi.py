@@ -9,40 +9,14 @@ import subprocess
 
 import pytest
 
-from helpers import (BUILD, JSON_CT, OPENAPI_PATH, ROOT, _pointer, assert_json_content_type, openapi_document,
-                     openapi_validator, parse_json_strict, request)
+from helpers import (BUILD, JSON_CT, NPM_QUIET, OPENAPI_PATH, ROOT, _pointer, assert_json_content_type,
+                     ensure_npm_package, openapi_document, openapi_validator, parse_json_strict, request)
 
 TOOLS = os.path.join(ROOT, "tools", "openapi")
-# Redocly CLI asks the network for a newer version and sends usage data unless told not to;
-# the lint must not depend on either (or leak anything).
-QUIET = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true", "NO_UPDATE_NOTIFIER": "1",
-         "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
-
-
-def pinned_redocly():
-    with open(os.path.join(TOOLS, "package.json")) as f:
-        return json.load(f)["devDependencies"]["@redocly/cli"]
-
-
-def installed_redocly():
-    try:
-        with open(os.path.join(TOOLS, "node_modules", "@redocly", "cli", "package.json")) as f:
-            return json.load(f)["version"]
-    except OSError:
-        return None
 
 
 def ensure_redocly():
-    """tools/openapi/node_modules as package-lock.json has it: `npm ci` when it is missing or
-    holds another version. Fails (never skips) when npm is missing or cannot install."""
-    if installed_redocly() == pinned_redocly():
-        return
-    npm = shutil.which("npm")
-    assert npm, "npm is not installed: the OpenAPI lint needs Node.js 20 and npm (Redocly CLI)"
-    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TOOLS, capture_output=True, text=True,
-                       timeout=600, env=dict(os.environ, **QUIET))
-    assert r.returncode == 0, f"npm ci in tools/openapi failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    assert installed_redocly() == pinned_redocly(), (installed_redocly(), pinned_redocly())
+    ensure_npm_package(TOOLS, "devDependencies", "@redocly/cli")
 
 
 def redocly_lint(path):
@@ -50,7 +24,7 @@ def redocly_lint(path):
     assert shutil.which("npx"), "npx is not installed (it comes with npm)"
     return subprocess.run(["npx", "--no-install", "redocly", "lint", "--config", "redocly.yaml", "--format", "stylish",
                            path], cwd=TOOLS, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, **QUIET))
+                          env=dict(os.environ, **NPM_QUIET))
 
 
 def test_redocly_lint_passes_with_warnings_as_errors():
