@@ -41,7 +41,7 @@ PYTEST   = /usr/bin/python3 -m pytest
 SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox.c sandbox/verdict.c \
               sandbox/spawn.c sandbox/child.c sandbox/mounts.c sandbox/seccomp.c sandbox/cgroup.c \
               sandbox/zygote.c sandbox/imports.c sandbox/report.c sandbox/image.c sandbox/seccomp-bpf.c sandbox/initd.c sandbox/errors.c sandbox/provider.c \
-              sandbox/inventory.c
+              sandbox/inventory.c sandbox/hub.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c \
               fcgi/stream.c fcgi/mcp.c

@@ -308,7 +308,7 @@ static void on_term(int sig)
         FCGX_ShutdownPending();
 }
 
-void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot)
+void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot, const struct sb_hub *hub)
 {
         config = *cfg;
         stats = st;
@@ -332,7 +332,7 @@ void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot)
         }
         /* One script at a time: the slot's host ids are this worker's, and so can be one
          * private network namespace for all of its sandboxes. */
-        struct sb_provider_options o = { .id_slot = (unsigned)my_slot, .private_network = true,
+        struct sb_provider_options o = { .id_slot = (unsigned)my_slot, .hub = hub, .private_network = true,
                                          .on_event = on_provider_event };
         char err[512];
         if (sb_provider_new(&config, &o, &provider, err, sizeof(err)) < 0) {

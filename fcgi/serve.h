@@ -7,7 +7,7 @@
 
 /* Serves requests from the FastCGI socket on fd 0 until SIGTERM; never returns. slot is this
  * worker's entry in stats->slots (and its sandboxes' host ids). */
-void serve_main(const struct sb_config *config, struct pool_stats *stats, int slot)
+void serve_main(const struct sb_config *config, struct pool_stats *stats, int slot, const struct sb_hub *hub)
         __attribute__((noreturn));
 
 #endif

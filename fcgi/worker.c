@@ -57,6 +57,11 @@ static unsigned generation;
 static unsigned quick_deaths;
 static pid_t monitor_pid = -1;
 static int monitor_fd = -1;
+/* The pool's warm interpreters (sandbox.h), and those of earlier configs whose workers are
+ * still finishing (a reload that changed what is preloaded). */
+static struct sb_hub *hub;
+#define MAX_RETIRING_HUBS 8
+static struct sb_hub *retiring_hubs[MAX_RETIRING_HUBS];
 
 static volatile sig_atomic_t stop_signal, reload_requested;
 static void on_stop(int sig) { stop_signal = sig; }
@@ -136,7 +141,8 @@ static void spawn_worker(int slot)
                 signal(SIGINT, SIG_DFL);
                 if (monitor_fd >= 0)
                         (void)close(monitor_fd);
-                serve_main(&config, stats, slot);
+                sb_hub_in_child(hub, true);
+                serve_main(&config, stats, slot, hub);
         }
         if (pid < 0) {
                 log_line("event=fork_failed reason=\"%s\"", strerror(errno));
@@ -151,8 +157,10 @@ static void spawn_monitor(void)
         if (monitor_fd < 0)
                 return;
         pid_t pid = fork();
-        if (pid == 0)
+        if (pid == 0) {
+                sb_hub_in_child(hub, false);
                 monitor_main(monitor_fd, stats);
+        }
         monitor_pid = pid;
 }
 
@@ -170,6 +178,70 @@ static int live_workers(unsigned gen, bool *all_ready)
         return n;
 }
 
+/* ---- the pool's interpreters ------------------------------------------------------------ */
+
+static void start_hub(void)
+{
+        char err[256];
+        if (sb_hub_new(&config.supply, &hub, err, sizeof(err)) < 0) {
+                hub = NULL;
+                log_line("event=warm_unavailable reason=\"%s\" -- each worker starts interpreters of its own", err);
+        }
+}
+
+/* A reload: the interpreters stay unless what they preload changed; then new ones start and the
+ * old ones end with the last worker that uses them. Before the new workers are forked. */
+static void reload_hub(void)
+{
+        if (sb_hub_serves(hub, &config.supply))
+                return;
+        for (int i = 0; hub && i < MAX_RETIRING_HUBS; i++) {
+                if (!retiring_hubs[i]) {
+                        sb_hub_retire(hub);
+                        retiring_hubs[i] = hub;
+                        hub = NULL;
+                        if (sb_hub_finished(retiring_hubs[i])) { /* none ran: nothing to wait for */
+                                sb_hub_free(retiring_hubs[i]);
+                                retiring_hubs[i] = NULL;
+                        }
+                }
+        }
+        sb_hub_free(hub); /* too many reloads in flight: this one's workers lose their interpreters */
+        start_hub();
+}
+
+/* Whether pid was one of the interpreters, which then restart or, retired, are done with. */
+static bool hub_reaped(pid_t pid, int status)
+{
+        const char *preload = sb_hub_reaped(hub, pid);
+        if (preload) {
+                log_line("event=interpreter_exit preload=\"%s\" status=%d -- starting it again", preload, status);
+                return true;
+        }
+        for (int i = 0; i < MAX_RETIRING_HUBS; i++) {
+                if (retiring_hubs[i] && sb_hub_reaped(retiring_hubs[i], pid)) {
+                        if (sb_hub_finished(retiring_hubs[i])) {
+                                sb_hub_free(retiring_hubs[i]);
+                                retiring_hubs[i] = NULL;
+                        }
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void stop_hubs(void)
+{
+        sb_hub_free(hub);
+        hub = NULL;
+        for (int i = 0; i < MAX_RETIRING_HUBS; i++) {
+                sb_hub_free(retiring_hubs[i]);
+                retiring_hubs[i] = NULL;
+        }
+}
+
+/* ---- children, continued ------------------------------------------------------------------ */
+
 static void reap(void)
 {
         int status;
@@ -183,6 +255,8 @@ static void reap(void)
                         }
                         continue;
                 }
+                if (hub_reaped(pid, status))
+                        continue;
                 int slot = -1;
                 for (int i = 0; i < POOL_MAX_SLOTS; i++)
                         if (stats->slots[i].pid == pid)
@@ -234,6 +308,7 @@ static void reload(void)
         }
         config = fresh;
         publish_runtime();
+        reload_hub();
         generation++;
         reload_started_ms = monotonic_ms();
         /* Slots waiting for a respawn belong to the old generation: drop them. */
@@ -385,6 +460,7 @@ static void supervise(void)
         (void)prctl(PR_SET_NAME, "pyexec-master");
         if (stop_signal)
                 return; /* stopped while starting: drain() has nothing to wait for */
+        start_hub();
         spawn_monitor();
         for (unsigned i = 0; i < config.service.workers; i++)
                 spawn_worker((int)i);
@@ -402,6 +478,7 @@ static void supervise(void)
                 }
                 retire_old_generation();
                 respawn_due();
+                sb_hub_tick(hub);
                 struct timespec tick = { 0, TICK_MS * 1000000L };
                 nanosleep(&tick, NULL); /* interrupted by signals, so SIGTERM is seen at once */
         }
@@ -425,6 +502,7 @@ static void drain(const struct options *o)
                 struct timespec tick = { 0, TICK_MS * 1000000L };
                 nanosleep(&tick, NULL);
         }
+        stop_hubs();
         if (monitor_pid > 0)
                 (void)kill(monitor_pid, SIGTERM);
         while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)

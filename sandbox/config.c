@@ -31,7 +31,7 @@ static const struct sb_config defaults = {
         .supply = {
                 .warm = 1,
                 .prefork = 1,
-                .warm_preload = "numpy pandas",
+                .warm_preload = "numpy | pandas | scipy sklearn matplotlib seaborn requests",
                 .warm_tiers = 1,
         },
         .service = {
@@ -101,10 +101,11 @@ static int set_key(struct sb_config *c, const char *name, const char *value, cha
                         continue;
                 char *field = (char *)c + k->offset;
                 if (k->kind == K_WORDS) {
-                        /* Module names: letters, digits, '_', '.', separated by spaces. */
+                        /* Module names: letters, digits, '_', '.', separated by spaces, in
+                         * groups separated by '|' (imports.h). */
                         size_t n = strlen(value);
                         if (n >= sizeof(c->supply.warm_preload) || strspn(value, "abcdefghijklmnopqrstuvwxyz"
-                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_. ") != n) {
+                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.| ") != n) {
                                 snprintf(err, errlen, "%s: '%s' is not a list of module names", name, value);
                                 return -EINVAL;
                         }

@@ -18,8 +18,6 @@
 #include "sandbox.h"
 #include "zygote.h"
 
-#define MAX_TIERS 8
-
 struct tier {
         struct sb_zygote zygote;
         char preload[sizeof(((struct sb_supply *)0)->warm_preload)];
@@ -32,7 +30,7 @@ struct sb_provider {
         struct sb_placement where;
         struct sb_provider_options options;
         char zygote_path[PATH_MAX];
-        struct tier tiers[MAX_TIERS];
+        struct tier tiers[SB_MAX_TIERS];
         int ntiers;
         struct sb_prepared used; /* the last job's, until the next refill */
 };
@@ -43,19 +41,16 @@ static void emit(struct sb_provider *p, enum sb_event ev, const char *detail)
                 p->options.on_event(p->options.event_ctx, ev, detail);
 }
 
-/* With warm_tiers, one tier per prefix of warm_preload ("", "numpy", "numpy pandas");
- * without, only the full list. */
+/* With warm_tiers, one tier per prefix of warm_preload's groups ("", "numpy", "numpy pandas",
+ * ...); without, only the full list (imports.h). */
 static void setup_tiers(struct sb_provider *p)
 {
-        const char *preload = p->supply.warm_preload;
-        int n = sb_preload_count(preload);
-        if (n > MAX_TIERS - 1)
-                n = MAX_TIERS - 1;
-        p->ntiers = p->supply.warm_tiers ? n + 1 : 1;
+        p->ntiers = sb_tier_count(&p->supply);
+        if (p->ntiers == 0)
+                p->ntiers = 1; /* cold: a tier that is never used */
         for (int t = 0; t < p->ntiers; t++) {
                 p->tiers[t].zygote = (struct sb_zygote){ -1, -1 };
-                sb_preload_prefix(preload, p->supply.warm_tiers ? t : n, p->tiers[t].preload,
-                                  sizeof(p->tiers[t].preload));
+                sb_tier_preload(&p->supply, t, p->tiers[t].preload, sizeof(p->tiers[t].preload));
         }
 }
 
@@ -94,14 +89,18 @@ static struct tier *tier_for(struct sb_provider *p, const struct sb_job *job)
         return &p->tiers[need < p->ntiers ? need : p->ntiers - 1];
 }
 
-/* Starts the tier's interpreter unless it runs; one that died is replaced. */
+/* Starts the tier's interpreter unless it runs — connects to the pool's, when there is a
+ * hub — and one that died is replaced. */
 static void ensure_interpreter(struct sb_provider *p, struct tier *t)
 {
         if (sb_zygote_alive(&t->zygote))
                 return;
         sb_zygote_stop(&t->zygote);
         char err[512];
-        if (sb_zygote_start(&t->zygote, p->zygote_path, t->preload, err, sizeof(err)) < 0) {
+        int door = sb_hub_door(p->options.hub, (int)(t - p->tiers));
+        int r = door >= 0 ? sb_zygote_connect(&t->zygote, door, err, sizeof(err))
+                          : sb_zygote_start(&t->zygote, p->zygote_path, t->preload, err, sizeof(err));
+        if (r < 0) {
                 char detail[sizeof(t->preload) + sizeof(err) + 16];
                 snprintf(detail, sizeof(detail), "preload \"%s\": %s", t->preload, err);
                 emit(p, SB_EVENT_WARM_UNAVAILABLE, detail);

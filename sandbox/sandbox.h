@@ -185,8 +185,13 @@ enum sb_event {
 };
 typedef void (*sb_event_fn)(void *ctx, enum sb_event event, const char *detail);
 
+struct sb_hub;
+
 struct sb_provider_options {
         unsigned id_slot;        /* a pool's worker slot, SB_ID_SLOT_PROBE or SB_ID_SLOT_RUN */
+        /* The pool's interpreters (sb_hub_new), inherited from the master; NULL: the provider
+         * starts interpreters of its own (pyexec-run). */
+        const struct sb_hub *hub;
         /* Move the caller into a network namespace of its own, which its sandboxes then share
          * one at a time instead of making one each (faster; see spawn.c for why it is safe).
          * Only for a caller that runs one script at a time and makes no connections. */
@@ -228,6 +233,33 @@ int sb_probe(const struct sb_config *cfg, char *problem, size_t len);
  * "1.24.2", ...}} (lowercase distribution names; those not installed are left out). 0, or
  * -errno with the reason in err. Stops the caller's init factory afterwards, as sb_probe(). */
 int sb_inventory(const struct sb_config *cfg, struct sbuf *json, char *err, size_t errlen);
+
+/* ---- the pool's interpreters (hub.c) ------------------------------------------------------ */
+
+/* One warm interpreter per tier of the supply, shared by the workers a pool's master forks
+ * afterwards (each worker is served by a copy of its own). Starts them and returns at once;
+ * they import in the background and workers that connect meanwhile wait. Nothing when cold. 0
+ * with *out, or -errno with err set. */
+int sb_hub_new(const struct sb_supply *s, struct sb_hub **out, char *err, size_t errlen);
+/* Whether h (NULL: none) has the interpreters s asks for: a reload keeps it then. */
+bool sb_hub_serves(const struct sb_hub *h, const struct sb_supply *s);
+/* The workers' end of tier's door, or -1. */
+int sb_hub_door(const struct sb_hub *h, int tier);
+/* The master reaped pid: when it was one of h's interpreters, what that one preloaded (it is
+ * started again by sb_hub_tick(), unless h is retired); else NULL. */
+const char *sb_hub_reaped(struct sb_hub *h, pid_t pid);
+/* Starts again the interpreters that died, each after its back-off. */
+void sb_hub_tick(struct sb_hub *h);
+/* Lets go of the doors: each interpreter ends when the last worker holding its door has gone
+ * (workers forked afterwards must not hold them: fork them after this). */
+void sb_hub_retire(struct sb_hub *h);
+/* Whether none of h's interpreters runs any more. */
+bool sb_hub_finished(const struct sb_hub *h);
+/* In a child the master forked: closes the interpreters' ends of the doors, and the workers'
+ * ends too unless keep_doors (a worker keeps them). */
+void sb_hub_in_child(const struct sb_hub *h, bool keep_doors);
+/* Kills h's interpreters (their workers' sandboxes die with them) and frees it. */
+void sb_hub_free(struct sb_hub *h);
 
 /* ---- the machine ------------------------------------------------------------------------- */
 

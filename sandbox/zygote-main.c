@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -92,6 +93,36 @@ static int count_threads(void)
         return n;
 }
 
+/* A descriptor the preload left open is a number some library object will close or use again
+ * in every fork — where that number is by then one of the script process's own (its result
+ * pipe, its script) or a file the script opened. So none may be left: only 0-2 and the control
+ * socket. */
+static int open_files_check(char *err, size_t errlen)
+{
+        DIR *d = opendir("/proc/self/fd");
+        if (!d) {
+                snprintf(err, errlen, "opening /proc/self/fd: %s", strerror(errno));
+                return -1;
+        }
+        int self = dirfd(d), found = -1;
+        struct dirent *e;
+        while ((e = readdir(d)) && found < 0) {
+                int fd = atoi(e->d_name);
+                if (e->d_name[0] != '.' && fd > ZY_CONTROL_FD && fd != self)
+                        found = fd;
+        }
+        closedir(d);
+        if (found < 0)
+                return 0;
+        char path[64], target[256] = "?";
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", found);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        target[n > 0 ? n : 1] = '\0';
+        snprintf(err, errlen, "the preloaded modules left descriptor %d open (%s); forking would hand it to scripts",
+                 found, target);
+        return -1;
+}
+
 /* Backs the interpreter's heap with transparent huge pages where it can. Every sandbox is a
  * fork of this process, and a fork copies, and its exit frees, one page-table entry per 4 KiB
  * page mapped: with 2 MiB pages it is one per 2 MiB (a page the child then writes is split and
@@ -154,29 +185,103 @@ static const struct {
                     "df.pivot_table(index='k', columns='s', values='v', aggfunc='sum'); df.isna().sum()\n"
                     "pd.read_csv(io.StringIO('a,b\\n1,2\\n3,4\\n')).values.tolist(); list(df.columns); len(df)\n"
                     "pd.Series([1, 2, 3]).sum(); pd.date_range('2024-01-01', periods=3).tolist()\n" },
+        { "scipy", "import numpy as np\n"
+                   "import scipy.stats, scipy.optimize, scipy.linalg, scipy.integrate, scipy.interpolate\n"
+                   "import scipy.signal, scipy.sparse, scipy.spatial, scipy.special, scipy.fft, scipy.cluster\n"
+                   "from scipy import stats, optimize\n"
+                   "a, b = [2.1, 2.5, 1.9, 2.8, 2.4, 2.2], [2.9, 3.1, 2.7, 3.4, 3.0, 2.6]\n"
+                   "stats.ttest_ind(a, b); stats.pearsonr(a, b); stats.linregress(a, b); stats.describe(a)\n"
+                   "stats.norm.cdf(1.96); stats.norm(0, 1).ppf(0.975); stats.t.ppf(0.975, 5); stats.chi2_contingency([[10, 20], [20, 10]])\n"
+                   "stats.mannwhitneyu(a, b); stats.zscore(a); stats.spearmanr(a, b); stats.shapiro(a + b)\n"
+                   "optimize.minimize(lambda x: (x[0] - 1) ** 2, [0.0]); optimize.brentq(lambda x: x - 0.5, 0, 1)\n"
+                   "optimize.curve_fit(lambda x, p, q: p * x + q, np.arange(5.0), 2 * np.arange(5.0) + 1)\n"
+                   "scipy.linalg.solve(np.eye(3), np.ones(3)); scipy.integrate.quad(lambda x: x * x, 0, 1)\n"
+                   "scipy.interpolate.interp1d([0, 1, 2], [0, 1, 4])(1.5); scipy.special.gamma(5)\n" },
+        { "sklearn", "import numpy as np\n"
+                     "import sklearn.linear_model, sklearn.model_selection, sklearn.metrics, sklearn.preprocessing\n"
+                     "import sklearn.ensemble, sklearn.cluster, sklearn.tree, sklearn.decomposition\n"
+                     "import sklearn.neighbors, sklearn.pipeline, sklearn.svm, sklearn.datasets, sklearn.naive_bayes\n"
+                     "from sklearn.linear_model import LinearRegression, LogisticRegression\n"
+                     "x = np.arange(60, dtype=float).reshape(-1, 1); y = (x.ravel() > 30).astype(int)\n"
+                     "LinearRegression().fit(x, 3 * x.ravel() + 2).predict(x[:3]); LogisticRegression().fit(x, y).score(x, y)\n"
+                     "xt, xs, yt, ys = sklearn.model_selection.train_test_split(x, y, test_size=0.25, random_state=0)\n"
+                     "sklearn.preprocessing.StandardScaler().fit_transform(x); sklearn.metrics.accuracy_score(y, y)\n"
+                     "sklearn.metrics.mean_squared_error(y, y); sklearn.metrics.r2_score(x.ravel(), x.ravel())\n"
+                     "sklearn.tree.DecisionTreeClassifier(max_depth=2).fit(x, y).predict(x[:3])\n"
+                     "sklearn.ensemble.RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y).predict(x[:3])\n"
+                     "sklearn.cluster.KMeans(n_clusters=2, n_init=1, random_state=0).fit(x).labels_\n"
+                     "sklearn.decomposition.PCA(n_components=1).fit_transform(np.hstack([x, x]))\n"
+                     "sklearn.neighbors.KNeighborsClassifier(3).fit(x, y).predict(x[:3])\n"
+                     "sklearn.pipeline.make_pipeline(sklearn.preprocessing.StandardScaler(), LogisticRegression()).fit(x, y)\n"
+                     "sklearn.model_selection.cross_val_score(LinearRegression(), x, x.ravel(), cv=3)\n" },
+        /* The drawing path too: a fresh fork's first figure costs half as much again as the
+         * next. Every figure is closed again, so none reaches a script's "figures". */
+        { "matplotlib", "import io\nimport matplotlib.pyplot as plt\n"
+                        "fig, ax = plt.subplots()\n"
+                        "ax.plot([1, 2, 3], [1, 4, 9], label='a'); ax.bar(['x', 'y'], [1, 2]); ax.scatter([1, 2], [2, 1])\n"
+                        "ax.hist([1, 2, 2, 3], bins=3); ax.set_title('t'); ax.set_xlabel('x'); ax.set_ylabel('y'); ax.legend()\n"
+                        "fig.tight_layout(); fig.savefig(io.BytesIO(), format='png'); fig.savefig(io.BytesIO(), format='svg')\n"
+                        "plt.figure(); plt.plot([1, 2]); plt.savefig(io.BytesIO(), format='png')\n"
+                        "plt.close('all')\n" },
+        { "seaborn", "import io\nimport matplotlib.pyplot as plt\nimport pandas as pd\nimport seaborn as sns\n"
+                     "df = pd.DataFrame({'x': [1, 2, 3, 4], 'y': [2, 1, 4, 3], 'g': ['a', 'b', 'a', 'b']})\n"
+                     "for plot in (lambda: sns.barplot(x=['a', 'b', 'c'], y=[1, 3, 2]), lambda: sns.lineplot(data=df, x='x', y='y'),\n"
+                     "             lambda: sns.scatterplot(data=df, x='x', y='y', hue='g'), lambda: sns.histplot(df['x']),\n"
+                     "             lambda: sns.boxplot(data=df, x='g', y='y'), lambda: sns.heatmap(df[['x', 'y']].corr())):\n"
+                     "    ax = plot(); ax.figure.savefig(io.BytesIO(), format='png'); plt.close('all')\n" },
+        { "requests", "import requests\n"
+                      "requests.Request('POST', 'https://example.com/api', json={'a': 1}, params={'q': 'x'}).prepare()\n"
+                      "requests.Session().prepare_request(requests.Request('GET', 'https://example.com/', headers={'a': 'b'}))\n" },
 };
+
+/* Runs trusted code in a namespace of its own, dropped afterwards: __main__ stays clean. 0, or
+ * -1 with err set ("what: the exception"). */
+static int run_python(const char *code, const char *what, char *err, size_t errlen)
+{
+        PyObject *globals = PyDict_New();
+        PyObject *r = globals ? PyRun_String(code, Py_file_input, globals, globals) : NULL;
+        Py_XDECREF(globals);
+        if (!r) {
+                char why[300];
+                python_error(why, sizeof(why));
+                snprintf(err, errlen, "%s: %s", what, why);
+                return -1;
+        }
+        Py_DECREF(r);
+        return 0;
+}
 
 static int warm_up(const char *module, char *err, size_t errlen)
 {
         for (size_t i = 0; i < sizeof(warmups) / sizeof(warmups[0]); i++) {
                 if (strcmp(warmups[i].module, module) != 0)
                         continue;
-                /* In a namespace of its own, dropped afterwards: __main__ stays clean. */
-                PyObject *globals = PyDict_New();
-                PyObject *r = globals ? PyRun_String(warmups[i].code, Py_file_input, globals, globals) : NULL;
-                Py_XDECREF(globals);
-                if (!r) {
-                        char why[300];
-                        python_error(why, sizeof(why));
-                        snprintf(err, errlen, "warming up %s: %s", module, why);
+                char what[128];
+                snprintf(what, sizeof(what), "warming up %s", module);
+                if (run_python(warmups[i].code, what, err, errlen) < 0)
                         return -1;
-                }
-                Py_DECREF(r);
         }
         return 0;
 }
 
-static int init_python(const char *preload, char *err, size_t errlen)
+/* Libraries write caches where the sandbox's environment says, on import: matplotlib its font
+ * list in MPLCONFIGDIR=/tmp/.matplotlib. In a sandbox /tmp is its own; here it would be the
+ * host's, a path anyone may have made a symlink to somewhere else. So the zygote gets a /tmp of
+ * its own too — a mount namespace with an empty tmpfs there — and the paths the libraries note
+ * are the ones scripts see. Where it may not (no CAP_SYS_ADMIN), the imports' caches go to a
+ * private directory instead (see init_python), and /tmp is never written. */
+static bool private_tmp(void)
+{
+        if (unshare(CLONE_NEWNS) < 0)
+                return false;
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,mode=0700") < 0)
+                _exit(1); /* half done: what we would import with is not what we think */
+        return true;
+}
+
+/* CPython as python3 -I with the sandbox's environment, and the runner as pyexec_runner. */
+static int start_interpreter(char *err, size_t errlen)
 {
         /* The sandbox's environment, so os.environ in every script is exactly that. */
         char *envp[SB_SCRIPT_ENV_MAX];
@@ -200,7 +305,6 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 snprintf(err, errlen, "initialising Python: %s", st.err_msg ? st.err_msg : "?");
                 return -1;
         }
-
         PyObject *code = Py_CompileString(sb_runner_py, "<pyexec-runner>", Py_file_input);
         runner_module = code ? PyImport_ExecCodeModule("pyexec_runner", code) : NULL;
         Py_XDECREF(code);
@@ -208,7 +312,24 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 python_error(err, errlen);
                 return -1;
         }
+        return 0;
+}
 
+/* Without a /tmp of our own (private_tmp), the imports' caches go to a directory only we can
+ * write, removed afterwards, and the environment is the sandbox's again. (matplotlib remembers
+ * that directory; a script that asks it for its cache directory then gets one that does not
+ * exist in its sandbox, which only TeX rendering, not installed, would want.) */
+static const char caches_aside[] = "import os, tempfile\n"
+                                   "os.environ['PYEXEC_SAVED'] = os.environ.get('MPLCONFIGDIR', '')\n"
+                                   "os.environ['MPLCONFIGDIR'] = tempfile.mkdtemp(prefix='pyexec-zygote-')\n";
+static const char caches_back[] = "import os, shutil\n"
+                                  "shutil.rmtree(os.environ['MPLCONFIGDIR'], ignore_errors=True)\n"
+                                  "os.environ['MPLCONFIGDIR'] = os.environ.pop('PYEXEC_SAVED')\n";
+
+static int import_preload(const char *preload, bool own_tmp, char *err, size_t errlen)
+{
+        if (!own_tmp && run_python(caches_aside, "setting caches aside", err, errlen) < 0)
+                return -1;
         char names[512];
         snprintf(names, sizeof(names), "%s", preload ? preload : "");
         for (char *save, *name = strtok_r(names, " ,", &save); name; name = strtok_r(NULL, " ,", &save)) {
@@ -223,6 +344,15 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 if (warm_up(name, err, errlen) < 0)
                         return -1;
         }
+        if (!own_tmp && run_python(caches_back, "restoring the environment", err, errlen) < 0)
+                return -1;
+        return 0;
+}
+
+static int init_python(const char *preload, bool own_tmp, char *err, size_t errlen)
+{
+        if (start_interpreter(err, errlen) < 0 || import_preload(preload, own_tmp, err, errlen) < 0)
+                return -1;
         /* What the runner imports for every script, and what it does for the first time in
          * a process, so no child pays for it. */
         if (PyRun_SimpleString("import codecs, io, json, linecache, math, random, resource, traceback, types\n"
@@ -231,7 +361,12 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 snprintf(err, errlen, "warming up the runner failed");
                 return -1;
         }
+        /* matplotlib keeps the fonts it drew with open, and a fork's first act is to drop
+         * them (an os.register_at_fork hook), closing descriptors that are by then the script
+         * process's own. So they go now; a fork reopened them anyway. */
         if (PyRun_SimpleString("import gc, sys\n"
+                               "if 'matplotlib.font_manager' in sys.modules:\n"
+                               "    sys.modules['matplotlib.font_manager']._get_font.cache_clear()\n"
                                "gc.collect()\n"
                                "gc.freeze()\n"
                                "sys.stdout.flush(); sys.stderr.flush()\n") != 0) {
@@ -239,6 +374,8 @@ static int init_python(const char *preload, char *err, size_t errlen)
                 return -1;
         }
         collapse_heap();
+        if (open_files_check(err, errlen) < 0)
+                return -1;
         int threads = count_threads();
         if (threads != 1) {
                 snprintf(err, errlen, "the preloaded modules left %d threads running; forking would be unsafe", threads);
@@ -442,28 +579,30 @@ static ssize_t receive(struct zy_inject *req, int *fds, int *nfds)
         return n;
 }
 
-int main(int argc, char **argv)
+/* Everything a fork needs, made once: the interpreter with its preload, the seccomp program,
+ * our PID namespace. 0, or -1 with err set. */
+static int prepare(const char *preload, char *err, size_t errlen)
 {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
-                return 1;
-        char err[480];
-        if (init_python(argc > 1 ? argv[1] : "", err, sizeof(err)) < 0) {
-                send_hello(0, "pyexec-zygote: %s", err);
-                return 1;
-        }
+        if (init_python(preload, private_tmp(), err, errlen) < 0)
+                return -1;
         /* Compiled once here; each script process installs the program. */
         int r = sb_seccomp_compile();
         if (r < 0) {
-                send_hello(0, "pyexec-zygote: compiling the seccomp filter: %s", strerror(-r));
-                return 1;
+                snprintf(err, errlen, "compiling the seccomp filter: %s", strerror(-r));
+                return -1;
         }
         own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
         if (own_pidns < 0) {
-                send_hello(0, "pyexec-zygote: opening /proc/self/ns/pid: %s", strerror(errno));
-                return 1;
+                snprintf(err, errlen, "opening /proc/self/ns/pid: %s", strerror(errno));
+                return -1;
         }
-        /* SIGCHLD is blocked except inside ppoll(), so an exit is never missed between the
-         * check and the wait: a report the worker waits for is sent at once. */
+        return 0;
+}
+
+/* SIGCHLD is blocked except inside ppoll(), so an exit is never missed between the check and
+ * the wait: a report the worker waits for is sent at once. Returns the mask to wait with. */
+static sigset_t block_sigchld(void)
+{
         struct sigaction sa = { .sa_handler = on_sigchld };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGCHLD, &sa, NULL);
@@ -472,11 +611,15 @@ int main(int argc, char **argv)
         sigaddset(&chld, SIGCHLD);
         sigprocmask(SIG_BLOCK, &chld, &waiting);
         sigdelset(&waiting, SIGCHLD);
-        send_hello(1, "ready");
+        return waiting;
+}
 
+/* One worker's requests, on the control socket, until the worker is gone. */
+static void serve_worker(const sigset_t *waiting)
+{
         for (;;) {
                 struct pollfd pfd = { .fd = ZY_CONTROL_FD, .events = POLLIN };
-                r = ppoll(&pfd, 1, NULL, &waiting);
+                int r = ppoll(&pfd, 1, NULL, waiting);
                 if (child_exited) {
                         child_exited = 0;
                         reap();
@@ -494,5 +637,126 @@ int main(int argc, char **argv)
                         if (fds[i] >= 0)
                                 (void)close(fds[i]);
         }
+}
+
+/* A worker's connection: the two descriptors that come with a datagram on the door — its
+ * socket and its network namespace — into conn[0..1]; -1 when the datagram had other than
+ * that (and *eof when every client end of the door is closed). */
+static int receive_connection(int conn[2], bool *eof)
+{
+        char byte, control[CMSG_SPACE(sizeof(int) * 2)];
+        struct iovec iov = { &byte, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+        ssize_t n = recvmsg(ZY_CONTROL_FD, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        *eof = n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+        struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+        if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                return -1;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int got[2] = { -1, -1 };
+        memcpy(got, CMSG_DATA(c), sizeof(int) * (size_t)(count < 2 ? count : 2));
+        if (count != 2 || (msg.msg_flags & MSG_CTRUNC)) {
+                for (int i = 0; i < count && i < 2; i++)
+                        (void)close(got[i]);
+                return -1;
+        }
+        conn[0] = got[0];
+        conn[1] = got[1];
+        return 0;
+}
+
+/* Tells a worker on its connection why it gets no interpreter here, and hangs up. */
+static void refuse(const int conn[2], const char *why)
+{
+        struct zy_hello h = { .ok = 0 };
+        snprintf(h.message, sizeof(h.message), "pyexec-zygote: %s", why);
+        (void)send(conn[0], &h, sizeof(h), MSG_NOSIGNAL);
+        (void)close(conn[0]);
+        (void)close(conn[1]);
+}
+
+/* A fork of the hub that serves one worker, on conn[0], until the worker is gone. Its scripts
+ * share the worker's network namespace (conn[1]) when the worker keeps one for them
+ * (struct sb_placement): they cannot enter it from their user namespace, so their fork must
+ * already be in it — as a worker's own zygote was, and never in the host's. */
+static __attribute__((noreturn)) void become_forker(const int conn[2], const sigset_t *waiting)
+{
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* the hub's death ends its forks' sandboxes */
+        if (getppid() == 1 || dup2(conn[0], ZY_CONTROL_FD) < 0)
+                _exit(1);
+        (void)close(conn[0]);
+        if (setns(conn[1], CLONE_NEWNET) < 0) {
+                send_hello(0, "pyexec-zygote: setns() into the worker's network namespace: %s", strerror(errno));
+                _exit(1);
+        }
+        (void)close(conn[1]);
+        (void)prctl(PR_SET_NAME, "pyexec-forker");
+        send_hello(1, "ready");
+        serve_worker(waiting);
+        _exit(0);
+}
+
+/* The hub (--hub): the pool's one interpreter of this tier. The control socket is a door that
+ * every worker holds; each sends the end of a socket pair through it, and a fork of this
+ * process — sharing every page of the interpreter with it and its other forks — serves that
+ * worker alone, so the pool forks in parallel while the interpreter's memory is paid once.
+ * prepare_err: why the interpreter could not be made (each worker is told at once, so that it
+ * runs cold instead of waiting). Returns when every worker holding the door is gone. */
+static void serve_hub(const char *prepare_err, const sigset_t *waiting)
+{
+        (void)prctl(PR_SET_NAME, "pyexec-hub");
+        for (;;) {
+                struct pollfd pfd = { .fd = ZY_CONTROL_FD, .events = POLLIN };
+                int r = ppoll(&pfd, 1, NULL, waiting);
+                if (child_exited) {
+                        child_exited = 0;
+                        while (waitpid(-1, NULL, WNOHANG) > 0)
+                                ; /* a worker's fork, gone with its worker */
+                }
+                if (r <= 0)
+                        continue;
+                bool eof;
+                int conn[2];
+                int got = receive_connection(conn, &eof);
+                if (eof)
+                        return;
+                if (got < 0)
+                        continue;
+                if (prepare_err) {
+                        refuse(conn, prepare_err);
+                        continue;
+                }
+                pid_t pid = fork();
+                if (pid == 0)
+                        become_forker(conn, waiting);
+                if (pid < 0) {
+                        refuse(conn, strerror(errno));
+                        continue;
+                }
+                (void)close(conn[0]);
+                (void)close(conn[1]);
+        }
+}
+
+/*   pyexec-zygote PRELOAD          one worker's interpreter (fd 3: its control socket)
+ *   pyexec-zygote PRELOAD --hub    the pool's, for every worker (fd 3: the door, serve_hub) */
+int main(int argc, char **argv)
+{
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+                return 1;
+        bool hub = argc > 2 && strcmp(argv[2], "--hub") == 0;
+        char err[400];
+        int r = prepare(argc > 1 ? argv[1] : "", err, sizeof(err));
+        sigset_t waiting = block_sigchld();
+        if (hub) {
+                serve_hub(r < 0 ? err : NULL, &waiting);
+                return 0;
+        }
+        if (r < 0) {
+                send_hello(0, "pyexec-zygote: %s", err);
+                return 1;
+        }
+        send_hello(1, "ready");
+        serve_worker(&waiting);
         return 0;
 }

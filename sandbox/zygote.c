@@ -50,9 +50,68 @@ static int recv_timeout(int sock, void *buf, size_t len, int timeout_ms)
         return (size_t)n == len ? 0 : -EPROTO;
 }
 
+/* Its first message: ready, or why not. 0, or -errno with err set (the zygote is stopped). */
+static int await_hello(struct sb_zygote *z, const char *what, char *err, size_t errlen)
+{
+        struct zy_hello hello;
+        int r = recv_timeout(z->sock, &hello, sizeof(hello), START_TIMEOUT_MS);
+        if (r < 0) {
+                snprintf(err, errlen, "%s did not start: %s", what, r == -ECONNRESET ? "it exited" : strerror(-r));
+                sb_zygote_stop(z);
+                return r;
+        }
+        if (!hello.ok) {
+                hello.message[sizeof(hello.message) - 1] = '\0';
+                snprintf(err, errlen, "%s", hello.message);
+                sb_zygote_stop(z);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 void sb_zygote_default_path(char *out, size_t outlen)
 {
         sb_image_path_beside("pyexec-zygote", out, outlen);
+}
+
+/* Starts path with control as its control socket (fd 3): "pyexec-zygote PRELOAD [--hub]".
+ * The child's pid, or -errno with err set. */
+static pid_t spawn(const char *path, const char *preload, int control, bool hub, char *err, size_t errlen)
+{
+        int image = sb_image_once(path, "pyexec-zygote");
+        if (image < 0) {
+                snprintf(err, errlen, "copying %s: %s", path, strerror(-image));
+                return image;
+        }
+        /* The zygote's environment is the script's own from its first instruction: exec'd
+         * with the worker's, it would keep those strings in its stack (and every script's
+         * fork with it) whatever it clears later. */
+        char *envp[SB_SCRIPT_ENV_MAX];
+        sb_build_script_env(envp, SB_SCRIPT_ENV_MAX);
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                snprintf(err, errlen, "fork: %s", strerror(e));
+                return -e;
+        }
+        if (pid == 0) {
+                /* The zygote holds nothing of its parent's: not the FastCGI socket (fd 0), not
+                 * its stdout. Only stderr stays, for its own complaints. */
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+                /* The image must survive until execveat(): above the slots dup2() fills, and
+                 * closed by the exec itself like every other descriptor past the control one. */
+                image = fcntl(image, F_DUPFD_CLOEXEC, ZY_CONTROL_FD + 1);
+                if (devnull < 0 || image < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+                    dup2(control, ZY_CONTROL_FD) < 0)
+                        _exit(127);
+                if (syscall(SYS_close_range, ZY_CONTROL_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                        _exit(127);
+                char *argv[] = { "pyexec-zygote", (char *)preload, hub ? "--hub" : NULL, NULL };
+                (void)sb_image_exec(image, argv, envp);
+                _exit(127);
+        }
+        return pid;
 }
 
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
@@ -65,61 +124,63 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
                 snprintf(err, errlen, "socketpair: %s", strerror(-r));
                 return r;
         }
-        int image = sb_image_once(path, "pyexec-zygote");
-        if (image < 0) {
-                (void)close(sv[0]);
-                (void)close(sv[1]);
-                snprintf(err, errlen, "copying %s: %s", path, strerror(-image));
-                return image;
-        }
-        /* The zygote's environment is the script's own from its first instruction: exec'd
-         * with the worker's, it would keep those strings in its stack (and every script's
-         * fork with it) whatever it clears later. */
-        char *envp[SB_SCRIPT_ENV_MAX];
-        sb_build_script_env(envp, SB_SCRIPT_ENV_MAX);
-        pid_t pid = fork();
+        pid_t pid = spawn(path, preload, sv[1], false, err, errlen);
+        (void)close(sv[1]);
         if (pid < 0) {
+                (void)close(sv[0]);
+                return pid;
+        }
+        z->pid = pid;
+        z->sock = sv[0];
+        return await_hello(z, path, err, errlen);
+}
+
+pid_t sb_zygote_start_hub(const char *path, const char *preload, int door, char *err, size_t errlen)
+{
+        return spawn(path, preload, door, true, err, errlen);
+}
+
+int sb_zygote_connect(struct sb_zygote *z, int door, char *err, size_t errlen)
+{
+        z->pid = -1;
+        z->sock = -1;
+        int sv[2];
+        int r = sb_socketpair_unseen(SOCK_SEQPACKET | SOCK_CLOEXEC, sv);
+        if (r < 0) {
+                snprintf(err, errlen, "socketpair: %s", strerror(-r));
+                return r;
+        }
+        /* With it, our network namespace: the scripts' when they share ours (struct
+         * sb_placement), which they could not enter themselves from their user namespace. */
+        int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (netns < 0) {
                 int e = errno;
                 (void)close(sv[0]);
                 (void)close(sv[1]);
-                snprintf(err, errlen, "fork: %s", strerror(e));
+                snprintf(err, errlen, "opening /proc/self/ns/net: %s", strerror(e));
                 return -e;
         }
-        if (pid == 0) {
-                /* The zygote holds nothing of the worker's: not the FastCGI socket (fd 0), not
-                 * its stdout. Only stderr stays, for its own complaints. */
-                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-                int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-                /* The image must survive until execveat(): above the slots dup2() fills, and
-                 * closed by the exec itself like every other descriptor past the control one. */
-                image = fcntl(image, F_DUPFD_CLOEXEC, ZY_CONTROL_FD + 1);
-                if (devnull < 0 || image < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-                    dup2(sv[1], ZY_CONTROL_FD) < 0)
-                        _exit(127);
-                if (syscall(SYS_close_range, ZY_CONTROL_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-                        _exit(127);
-                char *argv[] = { "pyexec-zygote", (char *)preload, NULL };
-                (void)sb_image_exec(image, argv, envp);
-                _exit(127);
-        }
+        int fds[2] = { sv[1], netns };
+        char byte = 'c', control[CMSG_SPACE(sizeof(fds))];
+        memset(control, 0, sizeof(control));
+        struct iovec iov = { &byte, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        *c = (struct cmsghdr){ .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS, .cmsg_len = CMSG_LEN(sizeof(fds)) };
+        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+        ssize_t n;
+        while ((n = sendmsg(door, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+                ;
+        (void)close(netns);
+        int e = n == 1 ? 0 : n < 0 ? errno : EPROTO;
         (void)close(sv[1]);
-        z->pid = pid;
         z->sock = sv[0];
-
-        struct zy_hello hello;
-        r = recv_timeout(z->sock, &hello, sizeof(hello), START_TIMEOUT_MS);
-        if (r < 0) {
-                snprintf(err, errlen, "%s did not start: %s", path, r == -ECONNRESET ? "it exited" : strerror(-r));
+        if (e) {
+                snprintf(err, errlen, "reaching the pool's interpreter: %s", strerror(e));
                 sb_zygote_stop(z);
-                return r;
+                return -e;
         }
-        if (!hello.ok) {
-                hello.message[sizeof(hello.message) - 1] = '\0';
-                snprintf(err, errlen, "%s", hello.message);
-                sb_zygote_stop(z);
-                return -EINVAL;
-        }
-        return 0;
+        return await_hello(z, "the pool's interpreter", err, errlen);
 }
 
 int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, bool share_caller_netns, int init_pidfd, const struct sb_child_ends *ends,
@@ -172,8 +233,14 @@ int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, bool share_
 
 bool sb_zygote_alive(struct sb_zygote *z)
 {
-        if (z->pid <= 0)
+        if (z->sock < 0)
                 return false;
+        if (z->pid <= 0) {
+                /* A fork of the pool's hub: not ours to wait for; its end is the socket's. Between
+                 * requests nothing is due on it, so anything readable is that end. */
+                struct pollfd pfd = { .fd = z->sock, .events = POLLIN };
+                return poll(&pfd, 1, 0) == 0;
+        }
         int st;
         pid_t r = waitpid(z->pid, &st, WNOHANG);
         if (r == z->pid) {

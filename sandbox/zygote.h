@@ -1,7 +1,8 @@
 /* zygote.h — warm mode: a process holding an initialised interpreter that sandboxes fork from.
  *
- * pyexec-zygote (sandbox/zygote-main.c) is started by each worker before it serves anything:
- * it is exec()d fresh, so its memory never holds any request's data. It initialises CPython
+ * pyexec-zygote (sandbox/zygote-main.c) is started by the pool's master, one per tier, shared by
+ * every worker (hub.c; pyexec-run starts its own): it is exec()d fresh, so its memory never
+ * holds any request's data. It initialises CPython
  * with the sandbox's environment, imports the preload modules (numpy, pandas, ...) and then
  * only forks script processes into sandboxes the worker has prepared, and reports how they
  * ended. The script reaches the sandbox straight from the worker; the zygote never sees it. */
@@ -26,6 +27,16 @@ void sb_zygote_default_path(char *out, size_t outlen);
 /* Starts path (pyexec-zygote) with the modules to preload (space-separated) and waits until it
  * is ready. 0, or -errno with err set (its own report when it failed to initialise). */
 int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen);
+/* The pool's hub of one tier (hub.c): path started with preload and door, the interpreter's
+ * end of the door that every worker holds the other end of ("pyexec-zygote PRELOAD --hub";
+ * it answers no hello: each worker that connects gets one). Its pid, or -errno with err set. */
+pid_t sb_zygote_start_hub(const char *path, const char *preload, int door, char *err, size_t errlen);
+
+/* Connects to the hub behind door: a fork of it that serves this caller alone, and waits until
+ * it is ready. Its pid is not ours (z->pid is -1): its end is its socket's. 0, or -errno with
+ * err set (its own report when the hub could not initialise). */
+int sb_zygote_connect(struct sb_zygote *z, int door, char *err, size_t errlen);
+
 struct sb_child_ends;
 /* Asks the zygote for a script process in the namespaces of init (its pidfd), a prepared
  * sandbox's whose root is built: a fork of the interpreter that joins the cgroups whose

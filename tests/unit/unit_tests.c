@@ -804,6 +804,35 @@ static void test_preload_needed(void)
         CHECK(needed("x = 1\n\xef\xbb\xbfimport numpy\n") == 0); /* elsewhere it is not Python */
 }
 
+/* Groups: '|' separates the tiers' steps; a dotted entry counts for its package. */
+static void test_preload_groups(void)
+{
+        static const char list[] = "numpy | pandas | scipy.stats sklearn matplotlib seaborn requests";
+        char out[256];
+        CHECK(sb_preload_count(list) == 3);
+        CHECK(sb_preload_count("numpy pandas") == 2);
+        CHECK(sb_preload_count("numpy,pandas") == 2);
+        CHECK(sb_preload_count("") == 0);
+        CHECK(sb_preload_count(" | numpy") == 1); /* an empty group is no group */
+        sb_preload_prefix(list, 0, out, sizeof(out));
+        CHECK(strcmp(out, "") == 0);
+        sb_preload_prefix(list, 2, out, sizeof(out));
+        CHECK(strcmp(out, "numpy pandas") == 0);
+        sb_preload_prefix(list, 3, out, sizeof(out));
+        CHECK(strcmp(out, "numpy pandas scipy.stats sklearn matplotlib seaborn requests") == 0);
+        sb_preload_prefix(list, 9, out, sizeof(out));
+        CHECK(strcmp(out, "numpy pandas scipy.stats sklearn matplotlib seaborn requests") == 0);
+        sb_preload_prefix("numpy pandas", 1, out, sizeof(out));
+        CHECK(strcmp(out, "numpy") == 0);
+        CHECK(sb_preload_needed("import requests\n", 16, list) == 3);
+        CHECK(sb_preload_needed("from scipy import stats\n", 24, list) == 3);
+        CHECK(sb_preload_needed("import pandas\n", 14, list) == 2);
+        CHECK(sb_preload_needed("import numpy\n", 13, list) == 1);
+        CHECK(sb_preload_needed("import statsmodels\n", 19, list) == 3); /* built on them, named by none */
+        CHECK(sb_preload_needed("import requestsx\n", 17, list) == 0);
+        CHECK(sb_preload_needed("import requests\n", 16, "numpy pandas") == 0);
+}
+
 /* ---- /runtime --------------------------------------------------------------------------- */
 
 /* The answer of GET /runtime for st, as a C string the caller frees; it must be one JSON value. */
@@ -1049,6 +1078,7 @@ static const struct {
         T(test_config_print_round_trip),
         T(test_config_shipped_file_matches_defaults),
         T(test_preload_needed),
+        T(test_preload_groups),
         T(test_runtime_inventory),
         T(test_runtime_inventory_refused),
 };
