@@ -1,0 +1,249 @@
+"""The pool's shared interpreters (issue 14, sandbox/hub.c): one pyexec-zygote per tier, started
+by the master, each worker served by a fork of it.
+
+Which interpreter runs a script is a choice of speed only, so the guarantees are checked in every
+tier, with a script made to land there by what it imports: the sandbox's namespaces (its network
+above all: a worker's sandboxes share one private network namespace, which a fork of the pool's
+interpreter must join — the first version of the hub left warm scripts in the host's), nothing
+of the host or of the interpreter's own start in the script's process, and the life cycle: an
+interpreter killed, a worker killed, a reload that changes what is preloaded."""
+import concurrent.futures
+import os
+import signal
+import subprocess
+import textwrap
+import threading
+import time
+
+import pytest
+
+from helpers import Service, config_with, post_execute, stop_service
+
+CANARY = "PYEXEC-CANARY-41d0b7"
+BIG = "numpy pandas scipy sklearn matplotlib seaborn requests"
+# What a script imports -> the interpreter that must run it (the default warm_preload's tiers).
+TIERS = {
+    "": "warm:",
+    "import numpy\n": "warm:numpy",
+    "import pandas\n": "warm:numpy pandas",
+    "import sklearn\n": "warm:" + BIG,
+    "import matplotlib.pyplot\n": "warm:" + BIG,
+}
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    """Two workers, the default tiers, a canary in the environment the pool starts with."""
+    conf = config_with(str(tmp_path_factory.mktemp("conf")), workers=2, wall_time_s=20)
+    os.environ["PYEXEC_TEST_SECRET"] = CANARY
+    try:
+        service = Service(config=conf)
+    finally:
+        del os.environ["PYEXEC_TEST_SECRET"]
+    yield service
+    stop_service(service)
+
+
+def run(svc, script, expect_interpreter=None, **fields):
+    status, headers, body = post_execute(svc.url, textwrap.dedent(script).lstrip("\n"), **fields)
+    assert status == 200, body
+    assert "result" in body, body
+    if expect_interpreter:
+        assert headers.get("x-pyexec-interpreter") == expect_interpreter, headers
+    return body["result"]
+
+
+def pool_processes(svc):
+    """{pid: (ppid, comm, args)} of this service's pool: its master and every descendant."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm=,args="], capture_output=True, text=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) == 4:
+            rows[int(parts[0])] = (int(parts[1]), parts[2], parts[3])
+    master = [pid for pid, (ppid, comm, args) in rows.items()
+              if comm == "pyexec-master" and svc.run_dir in args]
+    assert len(master) == 1, master
+    mine, grew = set(master), True
+    while grew:
+        more = {pid for pid, (ppid, _, _) in rows.items() if ppid in mine} - mine
+        grew = bool(more)
+        mine |= more
+    return {pid: rows[pid] for pid in mine}
+
+
+def hubs(svc):
+    """{preload: pid} of the service's interpreters."""
+    found = {}
+    for pid, (ppid, comm, args) in pool_processes(svc).items():
+        if comm == "pyexec-hub":
+            found[args.split("pyexec-zygote", 1)[1].replace("--hub", "").strip()] = pid
+    return found
+
+
+def forkers(svc):
+    return {pid: ppid for pid, (ppid, comm, _) in pool_processes(svc).items() if comm == "pyexec-forker"}
+
+
+def wait_for(condition, within=30.0, what="condition"):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {within} s")
+
+
+# ---- every tier is the same sandbox -------------------------------------------------------------
+
+LOOK_AROUND = r'''
+import ctypes, os, socket
+
+def main(port):
+    libc = ctypes.CDLL(None)
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self/environ readable again
+    status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+    out = {"environ": open("/proc/self/environ", "rb").read().decode("latin1"),
+           "unix": open("/proc/net/unix").read().splitlines()[1:],
+           "tcp": open("/proc/net/tcp").read().splitlines()[1:],
+           "interfaces": sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]),
+           "fds": sorted(os.listdir("/proc/self/fd")),
+           "uid": os.getuid(), "tmp": os.listdir("/tmp"),
+           "seccomp": status["Seccomp"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
+           "cap_eff": status["CapEff"].strip(), "threads": status["Threads"].strip(),
+           "mounts": sorted({l.split()[1] for l in open("/proc/self/mounts")})}
+    try:  # the seccomp filter refuses IP sockets; were it to allow one, no host is reachable
+        s = socket.socket()
+        s.settimeout(2)
+        s.connect(("127.0.0.1", port))
+        out["connect"] = "connected"
+    except OSError as e:
+        out["connect"] = type(e).__name__
+    with open("/proc/self/maps") as f:
+        out["maps_canary"] = "PYEXEC-CANARY" in f.read()
+    return out
+'''
+
+
+@pytest.mark.parametrize("imports", list(TIERS))
+def test_every_tier_is_the_same_sandbox(svc, imports):
+    r = run(svc, imports + LOOK_AROUND, TIERS[imports], input=svc.port)
+    assert CANARY not in r["environ"] and "PYEXEC_TEST_SECRET" not in r["environ"]
+    # A network namespace of its own: no host socket, no host interface, no host service.
+    assert r["unix"] == [] and r["tcp"] == [], (r["unix"][:3], r["tcp"][:3])
+    assert r["interfaces"] == ["lo"], r["interfaces"]
+    assert r["connect"] in ("ConnectionRefusedError", "OSError", "TimeoutError"), r["connect"]
+    assert r["uid"] == 1000 and r["cap_eff"] == "0000000000000000"
+    assert r["seccomp"] == "2" and r["no_new_privs"] == "1"
+    assert r["threads"] == "1", r["threads"]
+    assert r["tmp"] in ([], [".matplotlib"]), r["tmp"]  # the sandbox's own, empty /tmp
+    assert "/work" not in " ".join(r["mounts"]) and "/root" not in r["mounts"], r["mounts"]
+    # The script's own descriptors only: 0-2, the result pipe (3) and what listdir opened.
+    assert set(r["fds"]) <= {"0", "1", "2", "3", "4"}, r["fds"]
+    assert not r["maps_canary"]
+
+
+@pytest.mark.parametrize("imports", list(TIERS))
+def test_no_carry_over_between_scripts_of_a_tier(svc, imports):
+    """Each request is a new fork: what one script does to the interpreter's state is gone for
+    the next, and the random generators are reseeded."""
+    script = imports + textwrap.dedent("""
+        import importlib, random, sys
+        def main():
+            seen = getattr(sys, "pyexec_mark", None)
+            sys.pyexec_mark = "dirty"
+            numpy = importlib.import_module("numpy")  # unseen by the tier's choice
+            return [seen, random.random(), float(numpy.random.random())]
+        """)
+    first = run(svc, script, TIERS[imports])
+    second = run(svc, script, TIERS[imports])
+    assert first[0] is None and second[0] is None
+    assert first[1] != second[1] and first[2] != second[2]
+
+
+def test_figures_in_the_big_tier_start_from_none(svc):
+    """The interpreter drew figures while warming up; none of them may reach a script."""
+    script = "import matplotlib.pyplot as plt\ndef main():\n    return plt.get_fignums()\n"
+    assert run(svc, script, TIERS["import matplotlib.pyplot\n"]) == []
+
+
+# ---- life cycle -----------------------------------------------------------------------------------
+
+def test_one_interpreter_per_tier_and_one_fork_of_it_per_worker(svc):
+    run(svc, "import sklearn\ndef main():\n    return 1\n")
+    found = wait_for(lambda: hubs(svc) if len(hubs(svc)) == 4 else None, what="four interpreters")
+    assert set(found) == {"", "numpy", "numpy pandas", BIG}, found
+    each = wait_for(lambda: (lambda f: f if sorted(f.values()) == sorted(list(found.values()) * 2) else None)(forkers(svc)),
+                    what="two forks of each interpreter (one per worker)")
+    assert len(each) == 8
+
+
+def test_a_killed_interpreter_is_started_again_and_no_request_fails(svc):
+    script = "import pandas as pd\ndef main():\n    return int(pd.Series([1, 2, 3]).sum())\n"
+    assert run(svc, script) == 6
+    before = hubs(svc)["numpy pandas"]
+    os.kill(before, signal.SIGKILL)
+    # Meanwhile its scripts still run (cold, or warm once it is back) ...
+    for _ in range(5):
+        assert run(svc, script) == 6
+    # ... and it is back, warm, under a new pid.
+    after = wait_for(lambda: hubs(svc).get("numpy pandas") not in (None, before) and hubs(svc)["numpy pandas"],
+                     what="the interpreter started again")
+    assert after != before
+    wait_for(lambda: post_execute(svc.url, script)[1].get("x-pyexec-interpreter") == "warm:numpy pandas",
+             what="pandas scripts warm again")
+    assert "event=interpreter_exit" in svc.logs()
+
+
+def test_a_killed_worker_leaves_no_fork_of_an_interpreter_behind(svc):
+    run(svc, "def main():\n    return 1\n")
+    wait_for(lambda: len(forkers(svc)) == 8, what="eight forks")
+    workers = [pid for pid, (_, comm, _) in pool_processes(svc).items() if comm == "pyexec-worker"]
+    victim = workers[0]
+    os.kill(victim, signal.SIGKILL)
+    # Its forks go with it; the new worker gets forks of its own: 8 again, none of them older.
+    def settled():
+        f = forkers(svc)
+        return f if len(f) == 8 else None
+    time.sleep(1)
+    wait_for(settled, what="eight forks again")
+    assert victim not in pool_processes(svc)
+    run(svc, "import numpy\ndef main():\n    return 2\n", "warm:numpy")
+
+
+def test_a_reload_that_changes_the_preload_replaces_the_interpreters_without_a_failed_request(tmp_path):
+    conf = config_with(str(tmp_path), workers=2, warm_preload="numpy | pandas")
+    svc = Service(config=conf)
+    try:
+        script = "import pandas as pd\ndef main():\n    return int(pd.Series([4]).sum())\n"
+        assert run(svc, script, "warm:numpy pandas") == 4
+        old = hubs(svc)
+        assert set(old) == {"", "numpy", "numpy pandas"}
+        stop, failures, served = threading.Event(), [], [0]
+
+        def load():
+            while not stop.is_set():
+                status, _, body = post_execute(svc.url, script)
+                if status != 200 or body.get("result") != 4:
+                    failures.append((status, body))
+                served[0] += 1
+
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            futures = [ex.submit(load) for _ in range(2)]
+            time.sleep(0.5)
+            with open(conf) as f:
+                text = f.read().replace("warm_preload = numpy | pandas", "warm_preload = numpy")
+            with open(conf, "w") as f:
+                f.write(text)
+            os.kill(svc.proc.pid, signal.SIGHUP)
+            wait_for(lambda: set(hubs(svc)) == {"", "numpy"}, within=60, what="the old interpreters gone")
+            stop.set()
+            for fut in futures:
+                fut.result()
+        assert failures == [] and served[0] > 0
+        assert not set(old.values()) & set(hubs(svc).values())
+        # pandas is no tier's any more: its scripts go to the smallest, and import it themselves.
+        assert run(svc, script, "warm:") == 4
+    finally:
+        stop_service(svc)
