@@ -12,8 +12,9 @@ concurrency 1 and 4, alternating the three so that all see the same machine nois
 medians over the rounds (req/s, p50, p99), the warm/cold and warm/seeds ratios and the issue's
 targets. Then the library table (bench/libraries.py): scipy, scikit-learn, matplotlib, seaborn
 and requests scripts, p50 at concurrency 1 against pyexec warm, each beside its floor (a fork of
-an unsandboxed python3 that has imported them all, bench/floor.py). Writes both tables to
-bench/results.md.
+an unsandboxed python3 that has imported them all, bench/floor.py), with the target: within 10 ms
+of it. Then the pool's memory by part (PSS, bench/memory.py) and one request with `inputs`
+against a request per input (bench/batch.py). Writes every table to bench/results.md.
 
     bench/bench.py [--rounds N] [--seconds S] [--workers W] [--samples N]
 """
@@ -29,7 +30,9 @@ import tempfile
 import time
 import urllib.request
 
+import batch
 import libraries
+import memory
 from seeds import Seeds
 from services import ROOT, Pyexec, cold_config
 
@@ -123,7 +126,7 @@ def load_table(med):
         for c in CONCURRENCY:
             r = {m: med[(name, m, c)] for m in MODES}
             cells = ([f"{r[m]['rps']:.1f}" for m in MODES]
-                     + [f"{r['warm']['rps'] / r[m]['rps']:.1f}x" for m in MODES[1:]]
+                     + [f"{r['warm']['rps'] / r[m]['rps']:.1f}x" if r[m]["rps"] else "n/a" for m in MODES[1:]]
                      + [f"{r[m]['p50_ms']:.1f}" for m in MODES] + [f"{r[m]['p99_ms']:.1f}" for m in MODES])
             rows.append(f"| {name} | {c} | " + " | ".join(cells) + " |")
     return rows
@@ -138,7 +141,8 @@ def verdicts(med):
                 value, ok = w[metric], w[metric] <= bound
                 text = f"{name} warm p50 at c={conc} = {value:.1f} ms (target <= {bound:g} ms)"
             else:
-                value = w["rps"] / med[(name, metric.split("/")[1], conc)]["rps"]
+                other = med[(name, metric.split("/")[1], conc)]["rps"]
+                value = w["rps"] / other if other else float("inf")
                 ok, text = value >= bound, f"{name} {metric} req/s at c={conc} = {value:.1f}x (target >= {bound:g}x)"
             lines.append(f"- {'met' if ok else 'MISSED'}: {text}")
     return lines
@@ -162,6 +166,8 @@ def main():
         services["seeds"] = Seeds(workers=args.workers)
         med = run_rounds(services, write_bodies(tmp, services), args)
         libs = libraries.measure(services["warm"].url, samples=args.samples)
+        memory_text, _ = memory.table(memory.measure(services["warm"].run_dir), args.workers)
+        batches = batch.measure(services["warm"].url)
     finally:
         for svc in services.values():
             svc.stop()
@@ -172,7 +178,8 @@ def main():
             f"pool; gunicorn's sync workers for the seeds), {os.cpu_count()} cores, {stamp}. seeds: the seeds' "
             "architecture, Flask + gunicorn + one bubblewrap-sandboxed python3 per request (bench/seeds_app.py)."
             "\n\n" + "\n".join(load_table(med)) + "\n\nTargets:\n" + "\n".join(verdicts(med)) + "\n\n"
-            + libraries.table(libs, samples=args.samples) + "\n")
+            + libraries.table(libs, samples=args.samples) + "\n\n" + memory_text + "\n\n"
+            + batch.table(batches) + "\n")
     print("\n" + text)
     with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
         f.write(text)

@@ -19,6 +19,7 @@ from services import ROOT
 
 SAMPLES = 30
 WARMUP = 3
+TARGET_OVER_FLOOR_MS = 10
 
 LIBRARIES = {
     "scipy": ("from scipy import stats\n"
@@ -170,4 +171,9 @@ def table(results, samples=SAMPLES, warmup=WARMUP):
             served += " (some answers did not say)"
         rows.append(f"| {name} | {r['pyexec']:.1f} | {r['floor']:.1f} | {r['pyexec'] - r['floor']:.1f} "
                     f"| {r['pyexec'] / r['floor']:.1f}x | {served} |")
+    rows.append("")
+    for name, r in results.items():
+        over = r["pyexec"] - r["floor"]
+        rows.append(f"- {'met' if over <= TARGET_OVER_FLOOR_MS else 'MISSED'}: {name} p50 = floor + {over:.1f} ms "
+                    f"(target <= floor + {TARGET_OVER_FLOOR_MS:g} ms)")
     return "\n".join(rows)

@@ -1,0 +1,79 @@
+"""Many inputs per call in `make bench`: one request with `inputs` against as many sequential
+requests with `input`, on one kept-alive connection to pyexec warm, alternating the two ways
+round by round (medians of the rounds).
+
+Two cases, the issue's: the seed pandas script with 100 inputs (its main() is cheap: the
+question is what a call costs beyond it — a fork of the process the module body ran in), and a
+module body that takes 300 ms (as one that fits a model) with 50 inputs."""
+import http.client
+import json
+import statistics
+import sys
+import time
+import urllib.parse
+
+CASES = {
+    "pandas x 100": ("import pandas as pd\n"
+                     "def main(n):\n"
+                     "    df = pd.DataFrame({'k': [i % 3 for i in range(60)], 'v': range(60)})\n"
+                     "    return int(df['v'].sum()) + n\n", list(range(100)), 3.0),
+    "300 ms module body x 50": ("import time\n"
+                                "time.sleep(0.3)  # stands for fitting a model\n"
+                                "def main(x):\n"
+                                "    return x * 2\n", list(range(50)), 20.0),
+}
+
+
+class Connection:
+    def __init__(self, url):
+        u = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+
+    def post(self, body):
+        self.conn.request("POST", "/execute", json.dumps(body), {"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        answer = json.loads(resp.read())
+        if resp.status != 200:
+            sys.exit(f"bench: batch answered {resp.status} {answer!r}")
+        return answer
+
+
+def one_round(conn, script, inputs):
+    """(seconds for one request with inputs, seconds for one request per input)."""
+    t0 = time.perf_counter()
+    batch = conn.post({"script": script, "inputs": inputs})
+    t1 = time.perf_counter()
+    singles = [conn.post({"script": script, "input": v}) for v in inputs]
+    t2 = time.perf_counter()
+    want = [s.get("result") for s in singles]
+    if [r.get("result") for r in batch["results"]] != want or None in want:
+        sys.exit(f"bench: the batch's results differ from the single requests': {batch!r:.300}")
+    return t1 - t0, t2 - t1
+
+
+def measure(url, rounds=3):
+    """{case: {"batch_s", "singles_s", "ratio", "target"}} (medians over the rounds)."""
+    conn, results = Connection(url), {}
+    for name, (script, inputs, target) in CASES.items():
+        conn.post({"script": script, "input": 0})  # warm the tier
+        runs = [one_round(conn, script, inputs) for _ in range(rounds)]
+        batch, singles = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        results[name] = {"batch_s": batch, "singles_s": singles, "ratio": singles / batch, "target": target,
+                         "n": len(inputs)}
+        print(f"batch {name}: one request {batch * 1000:.0f} ms, {len(inputs)} requests {singles * 1000:.0f} ms, "
+              f"{singles / batch:.1f}x", flush=True)
+    return results
+
+
+def table(results):
+    rows = ["Many inputs: one request with `inputs` against one request per input (sequential, one kept-alive "
+            "connection), pyexec warm, medians of 3 rounds (bench/batch.py).", "",
+            "| case | one request ms | per-input requests ms | per call, batched ms | ratio | target |",
+            "|---|---|---|---|---|---|"]
+    lines = []
+    for name, r in results.items():
+        rows.append(f"| {name} | {r['batch_s'] * 1000:.0f} | {r['singles_s'] * 1000:.0f} | "
+                    f"{r['batch_s'] * 1000 / r['n']:.1f} | {r['ratio']:.1f}x | >= {r['target']:g}x |")
+        lines.append(f"- {'met' if r['ratio'] >= r['target'] else 'MISSED'}: {name} in one request is "
+                     f"{r['ratio']:.1f}x faster than {r['n']} requests (target >= {r['target']:g}x)")
+    return "\n".join(rows + [""] + lines)
