@@ -76,7 +76,7 @@ def hubs(svc):
     """{preload: pid} of the service's interpreters."""
     found = {}
     for pid, (ppid, comm, args) in pool_processes(svc).items():
-        if comm == "pyexec-hub":
+        if comm == "pyexec-hub" and "pyexec-zygote" in args:  # not one exited and not yet reaped
             found[args.split("pyexec-zygote", 1)[1].replace("--hub", "").strip()] = pid
     return found
 
@@ -85,14 +85,14 @@ def forkers(svc):
     return {pid: ppid for pid, (ppid, comm, _) in pool_processes(svc).items() if comm == "pyexec-forker"}
 
 
-def wait_for(condition, within=30.0, what="condition"):
+def wait_for(condition, within=30.0, what="condition", show=None):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {within} s")
+    raise AssertionError(f"{what}: not within {within} s" + (f" (last seen: {show()!r})" if show else ""))
 
 
 # ---- every tier is the same sandbox -------------------------------------------------------------
@@ -231,14 +231,17 @@ def test_a_reload_that_changes_the_preload_replaces_the_interpreters_without_a_f
 
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
             futures = [ex.submit(load) for _ in range(2)]
-            time.sleep(0.5)
-            with open(conf) as f:
-                text = f.read().replace("warm_preload = numpy | pandas", "warm_preload = numpy")
-            with open(conf, "w") as f:
-                f.write(text)
-            os.kill(svc.proc.pid, signal.SIGHUP)
-            wait_for(lambda: set(hubs(svc)) == {"", "numpy"}, within=60, what="the old interpreters gone")
-            stop.set()
+            try:
+                time.sleep(0.5)
+                with open(conf) as f:
+                    text = f.read().replace("warm_preload = numpy | pandas", "warm_preload = numpy")
+                with open(conf, "w") as f:
+                    f.write(text)
+                os.kill(svc.proc.pid, signal.SIGHUP)
+                wait_for(lambda: set(hubs(svc)) == {"", "numpy"}, within=60, what="the old interpreters gone",
+                         show=lambda: pool_processes(svc))
+            finally:
+                stop.set()  # the load ends whatever happened, or the executor waits for it forever
             for fut in futures:
                 fut.result()
         assert failures == [] and served[0] > 0
