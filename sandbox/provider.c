@@ -18,8 +18,11 @@
 #include "sandbox.h"
 #include "zygote.h"
 
+#define RETRY_INTERPRETER_MS 5000
+
 struct tier {
         struct sb_zygote zygote;
+        long long retry_at_ms; /* after a failed start: not before (its scripts run cold) */
         char preload[sizeof(((struct sb_supply *)0)->warm_preload)];
         struct sb_prepared ready; /* prefork: the next script's sandbox */
 };
@@ -93,7 +96,7 @@ static struct tier *tier_for(struct sb_provider *p, const struct sb_job *job)
  * hub — and one that died is replaced. */
 static void ensure_interpreter(struct sb_provider *p, struct tier *t)
 {
-        if (sb_zygote_alive(&t->zygote))
+        if (sb_zygote_alive(&t->zygote) || monotonic_ms() < t->retry_at_ms)
                 return;
         sb_zygote_stop(&t->zygote);
         char err[512];
@@ -101,6 +104,9 @@ static void ensure_interpreter(struct sb_provider *p, struct tier *t)
         int r = door >= 0 ? sb_zygote_connect(&t->zygote, door, err, sizeof(err))
                           : sb_zygote_start(&t->zygote, p->zygote_path, t->preload, err, sizeof(err));
         if (r < 0) {
+                /* Not at every request: an interpreter that cannot import would be started
+                 * (and waited for, and logged) as often as its scripts come. */
+                t->retry_at_ms = monotonic_ms() + RETRY_INTERPRETER_MS;
                 char detail[sizeof(t->preload) + sizeof(err) + 16];
                 snprintf(detail, sizeof(detail), "preload \"%s\": %s", t->preload, err);
                 emit(p, SB_EVENT_WARM_UNAVAILABLE, detail);

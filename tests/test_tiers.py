@@ -250,3 +250,26 @@ def test_a_reload_that_changes_the_preload_replaces_the_interpreters_without_a_f
         assert run(svc, script, "warm:") == 4
     finally:
         stop_service(svc)
+
+
+def test_an_interpreter_that_cannot_import_leaves_its_scripts_cold_and_says_why_once(tmp_path):
+    """A tier whose preload fails: its hub tells every worker at once why (no worker waits for
+    it), its scripts run cold, the other tiers stay warm, and the reason is logged per retry (5 s),
+    not per request."""
+    conf = config_with(str(tmp_path), workers=1, warm_preload="numpy | no_such_module_pyexec")
+    svc = Service(config=conf)
+    try:
+        broken = "import no_such_module_pyexec\ndef main():\n    return 1\n"
+        status, headers, body = post_execute(svc.url, broken)
+        assert status == 200 and body["error_kind"] == "exception", body
+        assert "No module named 'no_such_module_pyexec'" in body["error"]
+        assert headers.get("x-pyexec-interpreter") == "cold"
+        for _ in range(10):
+            assert run(svc, "def main():\n    return 2\n", "warm:") == 2
+            assert run(svc, "import numpy\ndef main():\n    return 3\n", "warm:numpy") == 3
+            post_execute(svc.url, broken)
+        reasons = [l for l in svc.logs().splitlines() if "event=warm_unavailable" in l]
+        assert reasons and all("preloading no_such_module_pyexec" in l for l in reasons), reasons
+        assert len(reasons) <= 2, reasons  # once at start, perhaps once more after 5 s
+    finally:
+        stop_service(svc)
