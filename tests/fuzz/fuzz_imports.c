@@ -2,8 +2,10 @@
  * (any bytes a client posts), and the helpers on the preload list.
  *
  * Input: the preload list up to the first newline (as warm_preload, at most 255 bytes), then
- * the script. Oracles: the answer is between 0 and the list's length, and the prefix helper
- * stays within its buffer and names at most that many modules. */
+ * the script. Oracles: the answer is between 0 and the list's number of groups ('|'-separated;
+ * without '|' each module is one), and the prefix helper stays within its buffer and names
+ * none of the list's modules for 0 groups, at most `need` without '|', and never more than
+ * the list has. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         char prefix[64];
         sb_preload_prefix(preload, need, prefix, sizeof(prefix));
-        if (!memchr(prefix, '\0', sizeof(prefix)) || sb_preload_count(prefix) > need)
+        if (!memchr(prefix, '\0', sizeof(prefix)))
+                abort();
+        char flat[256]; /* the list's modules, every one a group of its own */
+        memcpy(flat, preload, plen + 1);
+        for (char *bar = strchr(flat, '|'); bar; bar = strchr(bar, '|'))
+                *bar = ' ';
+        int named = sb_preload_count(prefix);
+        if (named > sb_preload_count(flat) || (need == 0 && named != 0) || (!strchr(preload, '|') && named > need))
                 abort();
         free(script);
         return 0;
