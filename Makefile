@@ -165,7 +165,7 @@ run: deps all
 # streaming and MCP against build-san/ (see above), with
 # every sanitizer report fatal. The tests find the build through PYEXEC_BUILD.
 SAN_TESTS = tests/test_unit.py tests/test_pyexec_run.py tests/test_e2e_seeds.py tests/test_e2e_errors.py \
-            tests/test_api_fields.py tests/test_api_batch.py tests/test_streaming.py tests/test_mcp.py
+            tests/test_api_fields.py tests/test_api_batch.py tests/test_streaming.py tests/test_mcp.py tests/test_keys.py
 SAN_ENV   = PYEXEC_BUILD=$(BUILD) \
             ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_string_checks=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
