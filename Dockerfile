@@ -13,7 +13,7 @@ FROM debian:bookworm-slim AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends gcc make libc6-dev pkg-config \
-        libfcgi-dev libjson-c-dev libseccomp-dev libpython3.11-dev \
+        libfcgi-dev libjson-c-dev libseccomp-dev libssl-dev libpython3.11-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -57,7 +57,7 @@ RUN printf '%s\n' \
  && printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d \
  && apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
-        nginx-light spawn-fcgi libfcgi0ldbl libjson-c5 libseccomp2 libpython3.11 \
+        nginx-light spawn-fcgi libfcgi0ldbl libjson-c5 libseccomp2 libssl3 libpython3.11 \
         python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-matplotlib \
         python3-seaborn python3-requests libopenblas0-pthread \
         curl procps \
@@ -71,7 +71,7 @@ RUN printf '%s\n' \
 # $top/config/pyexec.conf, with $top the parent of scripts/; the worker finds pyexec-zygote (its
 # warm interpreter, linked with libpython3.11) next to itself. pyexec-run is there for debugging.
 WORKDIR /opt/pyexec
-COPY --from=build /src/build/pyexec-worker /src/build/pyexec-zygote /src/build/pyexec-init /src/build/pyexec-run build/
+COPY --from=build /src/build/pyexec-worker /src/build/pyexec-keys /src/build/pyexec-zygote /src/build/pyexec-init /src/build/pyexec-run build/
 COPY scripts/serve.sh scripts/
 COPY nginx/ nginx/
 COPY config/ config/

@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
            -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -I sandbox
 LDFLAGS += -pie -Wl,-z,relro,-z,now
-LIBS     = -lseccomp -ljson-c
+LIBS     = -lseccomp -ljson-c -lcrypto
 
 BUILD    = build
 # pyexec-zygote and the library code its forks run (the warm script's process): the same
@@ -44,12 +44,12 @@ SANDBOX_SRC = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/sandbox
               sandbox/inventory.c sandbox/hub.c
 SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sandbox/runner_blob.o
 FCGI_SRC    = fcgi/request.c fcgi/http.c fcgi/log.c fcgi/stats.c fcgi/serve.c fcgi/monitor.c fcgi/reply.c fcgi/fields.c \
-              fcgi/stream.c fcgi/mcp.c
+              fcgi/stream.c fcgi/mcp.c fcgi/keys.c fcgi/auth.c
 FCGI_OBJ    = $(FCGI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/fcgi/openapi_blob.o
 UNIT_TESTS  = $(BUILD)/tests/unit_tests
 
 PROBE       = $(BUILD)/tests/try_syscall
-BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(BUILD)/pyexec-init $(UNIT_TESTS) $(PROBE)
+BINARIES = $(BUILD)/pyexec-worker $(BUILD)/pyexec-keys $(BUILD)/pyexec-run $(BUILD)/pyexec-zygote $(BUILD)/pyexec-init $(UNIT_TESTS) $(PROBE)
 # pyexec-init, the init factory that clones PID 1 of every sandbox: static, and only what it
 # needs (sandbox/init-main.c).
 INIT_OBJ = $(addprefix $(ZY_BUILD)/sandbox/,init-main.o child.o mounts.o util.o seccomp-bpf.o) $(BUILD)/sandbox/runner_blob.o
@@ -111,6 +111,10 @@ $(BUILD)/pyexec-init: $(INIT_OBJ)
 $(BUILD)/pyexec-worker: $(BUILD)/fcgi/worker.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
 
+# pyexec-keys: new keys, and the nginx zones of a keys file (fcgi/keys-main.c).
+$(BUILD)/pyexec-keys: $(BUILD)/fcgi/keys-main.o $(BUILD)/fcgi/keys.o $(BUILD)/libsandbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(UNIT_TESTS): $(BUILD)/tests/unit/unit_tests.o $(FCGI_OBJ) $(BUILD)/libsandbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lfcgi
 
@@ -129,9 +133,9 @@ FUZZ_CC        = clang
 FUZZ_SECONDS  ?= 60
 FUZZ_CFLAGS    = -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I sandbox \
                  -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_HARNESSES = request validate escape verdict config imports http mcp
+FUZZ_HARNESSES = request validate escape verdict config imports http mcp keys
 FUZZ_LIB_SRC   = sandbox/util.c sandbox/jsontext.c sandbox/config.c sandbox/imports.c sandbox/verdict.c sandbox/errors.c \
-                 sandbox/report.c fcgi/http.c fcgi/request.c fcgi/fields.c fcgi/mcp.c fcgi/reply.c
+                 sandbox/report.c fcgi/http.c fcgi/request.c fcgi/fields.c fcgi/mcp.c fcgi/reply.c fcgi/keys.c
 FUZZ_LIB_OBJ   = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fcgi/openapi_blob.o
 FUZZ_BINS      = $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -144,7 +148,7 @@ $(FUZZ_BUILD)/fcgi/openapi_blob.o: fcgi/openapi_blob.S nginx/openapi.json
 	$(FUZZ_CC) -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lfcgi
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lfcgi -lcrypto
 
 # Kept between builds: make would otherwise delete them as intermediates of the pattern rule.
 .SECONDARY: $(FUZZ_LIB_OBJ)
@@ -161,7 +165,7 @@ run: deps all
 # streaming and MCP against build-san/ (see above), with
 # every sanitizer report fatal. The tests find the build through PYEXEC_BUILD.
 SAN_TESTS = tests/test_unit.py tests/test_pyexec_run.py tests/test_e2e_seeds.py tests/test_e2e_errors.py \
-            tests/test_api_fields.py tests/test_api_batch.py tests/test_streaming.py tests/test_mcp.py
+            tests/test_api_fields.py tests/test_api_batch.py tests/test_streaming.py tests/test_mcp.py tests/test_keys.py
 SAN_ENV   = PYEXEC_BUILD=$(BUILD) \
             ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_string_checks=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -3,6 +3,8 @@
  * Health checks must answer within a second even when every worker is running a script to
  * its time limit, so they do not go through the workers' socket at all: nginx sends /health,
  * /healthz and /metrics to this process, which only reads the shared counters (stats.h).
+ * It is also nginx's authenticator (auth.h): a key is checked here, before nginx reads a body
+ * or involves a worker, and a request refused for its key's limits is answered here.
  *
  * Healthy means: the sandbox works on this machine (the master's start-up check, kept up to
  * date by the workers) and at least one worker is alive. */
@@ -16,6 +18,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "reply.h"
@@ -32,13 +35,22 @@ static void answer(FCGX_Request *req, struct reply *r)
 }
 
 /* One request to the monitor: /metrics, the health checks, /runtime. */
-static void handle(FCGX_Request *req, const struct pool_stats *st)
+static void handle(FCGX_Request *req, struct pool_stats *st)
 {
         const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
         const char *path = FCGX_GetParam("PYEXEC_PATH", req->envp);
         const char *allow = NULL;
         struct reply r = { .status = 200, .kind = "ok" };
         struct api_error e;
+        /* nginx's own subrequests and error pages (internal locations, nginx/nginx.conf.in). */
+        if (path && strcmp(path, "/_pyexec_auth") == 0) {
+                auth_handle(req, st);
+                return;
+        }
+        if (path && strcmp(path, "/_pyexec_error/rate_limited") == 0) {
+                auth_limited(req, st);
+                return;
+        }
         if (path && strcmp(path, "/metrics") == 0) {
                 r.content_type = "text/plain; version=0.0.4";
                 (void)stats_render(st, &r.body);
@@ -66,7 +78,7 @@ static void handle(FCGX_Request *req, const struct pool_stats *st)
         answer(req, &r);
 }
 
-void monitor_main(int listen_fd, const struct pool_stats *st)
+void monitor_main(int listen_fd, struct pool_stats *st)
 {
         (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
         (void)prctl(PR_SET_NAME, "pyexec-monitor");

@@ -4,7 +4,8 @@
 
 #include "stats.h"
 
-/* Serves FastCGI requests on listen_fd from the shared counters; never returns. */
-void monitor_main(int listen_fd, const struct pool_stats *stats) __attribute__((noreturn));
+/* Serves FastCGI requests on listen_fd from the shared counters (which it only reads, but for
+ * the answers of auth.h it counts); never returns. */
+void monitor_main(int listen_fd, struct pool_stats *stats) __attribute__((noreturn));
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "mcp.h"
 #include "reply.h"
@@ -251,6 +252,11 @@ static void handle(FCGX_Request *req)
                 path = FCGX_GetParam("DOCUMENT_URI", req->envp);
         const char *id = FCGX_GetParam("REQUEST_ID", req->envp);
         const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+        /* The key nginx's authenticator found (never its secret: nginx passes no Authorization
+         * on); checked again, as it goes into the log and the metrics as it is. */
+        const char *key = FCGX_GetParam("PYEXEC_KEY", req->envp);
+        if (key && !keys_id_valid(key, strlen(key)))
+                key = NULL;
 
         struct reply a = { .status = 500, .kind = "internal_error" };
         struct sb_outcome out;
@@ -283,10 +289,11 @@ static void handle(FCGX_Request *req)
                 reply_send(req, &a);
         /* MCP's own messages (initialize, tools/list, ...) are not requests to run a script. */
         if (route != ROUTE_MCP || ran || strcmp(a.kind, "ok") != 0)
-                stats_count(stats, a.kind, route == ROUTE_EXECUTE || ran ? monotonic_ms() - start : -1);
-        log_line("id=%s method=%s path=%s status=%d kind=%s wall_ms=%lld cpu_ms=%lld peak_rss_kb=%ld in=%s out=%zu "
-                 "total_ms=%lld",
-                 id ? id : "-", method ? method : "-", path ? path : "-", a.status, a.kind, ran ? out.wall_ms : 0,
+                stats_count_key(stats, key, a.kind, route == ROUTE_EXECUTE || ran ? monotonic_ms() - start : -1);
+        log_line("id=%s key=%s method=%s path=%s status=%d kind=%s wall_ms=%lld cpu_ms=%lld peak_rss_kb=%ld in=%s "
+                 "out=%zu total_ms=%lld",
+                 id ? id : "-", key ? key : "-", method ? method : "-", path ? path : "-", a.status, a.kind,
+                 ran ? out.wall_ms : 0,
                  ran ? out.cpu_ms : 0, ran ? out.peak_rss_kb : 0, cl && *cl ? cl : "0", a.body.len,
                  monotonic_ms() - start);
         reply_free(&a);

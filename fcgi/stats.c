@@ -30,11 +30,14 @@ void stats_add(uint64_t *counter, uint64_t n)
         __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
 }
 
-void stats_count(struct pool_stats *st, const char *kind, long long ms)
+static size_t kind_slot(const char *kind)
 {
         int i = sb_error_kind_index(kind);
-        size_t k = i < 0 ? NKINDS - 1 : (size_t)i;
-        stats_add(&st->requests[k], 1);
+        return i < 0 ? NKINDS - 1 : (size_t)i;
+}
+
+static void count_latency(struct pool_stats *st, long long ms)
+{
         if (ms < 0)
                 return;
         size_t b = 0;
@@ -42,6 +45,49 @@ void stats_count(struct pool_stats *st, const char *kind, long long ms)
                 b++;
         stats_add(&st->latency[b], 1);
         stats_add(&st->latency_sum_ms, (uint64_t)ms);
+}
+
+void stats_count(struct pool_stats *st, const char *kind, long long ms)
+{
+        stats_add(&st->requests[kind_slot(kind)], 1);
+        count_latency(st, ms);
+}
+
+/* The counters of key_id, or NULL. Read without a lock: a slot's id is written once, before
+ * its ready flag. */
+static struct key_counters *key_slot(struct pool_stats *st, const char *key_id)
+{
+        for (int i = 0; i < STATS_KEYS_MAX; i++) {
+                struct key_counters *k = &st->by_key[i];
+                if (!__atomic_load_n(&k->ready, __ATOMIC_ACQUIRE))
+                        return NULL; /* slots are claimed in order: no later one is in use */
+                if (strcmp(k->id, key_id) == 0)
+                        return k;
+        }
+        return NULL;
+}
+
+void stats_count_key(struct pool_stats *st, const char *key_id, const char *kind, long long ms)
+{
+        struct key_counters *k = key_id && *key_id ? key_slot(st, key_id) : NULL;
+        stats_add(k ? &k->requests[kind_slot(kind)] : &st->requests[kind_slot(kind)], 1);
+        count_latency(st, ms); /* one histogram, over every key */
+}
+
+void stats_register_keys(struct pool_stats *st, const struct key_set *set)
+{
+        for (unsigned n = 0; n < set->count; n++) {
+                if (key_slot(st, set->keys[n].id))
+                        continue;
+                for (int i = 0; i < STATS_KEYS_MAX; i++) {
+                        struct key_counters *k = &st->by_key[i];
+                        if (__atomic_load_n(&k->ready, __ATOMIC_RELAXED))
+                                continue;
+                        memcpy(k->id, set->keys[n].id, sizeof(k->id));
+                        __atomic_store_n(&k->ready, 1, __ATOMIC_RELEASE);
+                        break;
+                }
+        }
 }
 
 void stats_set_state(struct pool_stats *st, int slot, enum worker_state s)
@@ -181,17 +227,39 @@ int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body)
                 problem = starting ? "the workers are still starting" : "no worker is running";
         else if (__atomic_load_n(&st->draining, __ATOMIC_RELAXED))
                 problem = "the pool is shutting down";
-        if (!problem) {
-                (void)sbuf_puts(body, healthz ? "{\"status\": \"ok\"}" : "{\"status\": \"healthy\"}");
-                return 200;
-        }
-        (void)sbuf_puts(body, "{\"status\": \"unhealthy\", \"reason\": ");
-        (void)jt_append_string(body, problem, strnlen(problem, sizeof(st->sandbox_problem)));
+        (void)sbuf_puts(body, problem ? "{\"status\": \"unhealthy\", \"reason\": "
+                                      : healthz ? "{\"status\": \"ok\"" : "{\"status\": \"healthy\"");
+        if (problem)
+                (void)jt_append_string(body, problem, strnlen(problem, sizeof(st->sandbox_problem)));
+        /* Healthy or not, an open door is worth saying: the service runs anyone's code. */
+        if (__atomic_load_n(&st->keys.exposed, __ATOMIC_RELAXED) && !__atomic_load_n(&st->keys.enabled, __ATOMIC_RELAXED))
+                (void)sbuf_puts(body, ", \"warning\": \"" STATS_OPEN_WARNING "\"");
         (void)sbuf_puts(body, "}");
-        return 503;
+        return problem ? 503 : 200;
 }
 
 static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* pyexec_requests_total{key="...",outcome="..."}: the answers of requests made with a key
+ * (those without one are the series without a key label, so that a sum over outcomes counts
+ * each request once). Only outcomes that happened: 1024 keys by 30 outcomes would be a page of
+ * zeros. Ids are safe in a label as they are (keys_id_valid). */
+static int render_key_requests(const struct pool_stats *st, struct sbuf *out)
+{
+        int r = 0;
+        for (int k = 0; k < STATS_KEYS_MAX && r == 0; k++) {
+                const struct key_counters *c = &st->by_key[k];
+                if (!__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
+                        break;
+                for (size_t i = 0; i < NKINDS && r == 0; i++) {
+                        uint64_t n = load(&c->requests[i]);
+                        if (n)
+                                r = sbuf_printf(out, "pyexec_requests_total{key=\"%s\",outcome=\"%s\"} %llu\n",
+                                                c->id, kind_name(i), (unsigned long long)n);
+                }
+        }
+        return r;
+}
 
 int stats_render(const struct pool_stats *st, struct sbuf *out)
 {
@@ -200,6 +268,7 @@ int stats_render(const struct pool_stats *st, struct sbuf *out)
         for (size_t i = 0; i < NKINDS && r == 0; i++)
                 r = sbuf_printf(out, "pyexec_requests_total{outcome=\"%s\"} %llu\n", kind_name(i),
                                 (unsigned long long)load(&st->requests[i]));
+        r = r ? r : render_key_requests(st, out);
         if (r == 0)
                 r = sbuf_puts(out, "# HELP pyexec_execute_seconds Time to answer POST /execute, in the worker.\n"
                                    "# TYPE pyexec_execute_seconds histogram\n");

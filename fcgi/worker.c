@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "monitor.h"
 #include "sandbox.h"
@@ -43,6 +44,8 @@
 #define RETIRE_AFTER_MS 10000 /* retire the old generation even if the new one is slow to start */
 
 static struct sb_config config;
+static struct key_set *keys; /* the config's api_keys_file, parsed; NULL: none */
+static bool exposed;         /* --exposed: nginx listens beyond loopback */
 static const char *config_path;
 static int pinned_workers; /* -w: overrides the config's "workers" */
 static struct pool_stats *stats;
@@ -102,10 +105,13 @@ static void publish_runtime(void)
         stats->runtime.workers = config.service.workers;
         stats->runtime.limits = config.limits;
         stats->runtime.body_max_bytes = config.service.body_max_bytes;
+        auth_publish(stats, keys, exposed);
 }
 
-static int load_config(struct sb_config *c, char *err, size_t errlen)
+/* The config and its keys file: a key file that does not parse refuses both. */
+static int load_config(struct sb_config *c, struct key_set **k, char *err, size_t errlen)
 {
+        *k = NULL;
         sb_config_default(c);
         if (config_path && sb_config_load(c, config_path, err, errlen) < 0)
                 return -1;
@@ -117,7 +123,7 @@ static int load_config(struct sb_config *c, char *err, size_t errlen)
                 snprintf(err, errlen, "workers: at most %d", POOL_MAX_SLOTS / 2);
                 return -1;
         }
-        return 0;
+        return auth_load(c, k, err, errlen) < 0 ? -1 : 0;
 }
 
 /* ---- children -------------------------------------------------------------------------- */
@@ -301,12 +307,15 @@ static long long reload_started_ms;
 static void reload(void)
 {
         struct sb_config fresh;
+        struct key_set *fresh_keys;
         char err[512];
-        if (load_config(&fresh, err, sizeof(err)) < 0) {
+        if (load_config(&fresh, &fresh_keys, err, sizeof(err)) < 0) {
                 log_line("event=reload_rejected reason=\"%s\" -- keeping the running config", err);
                 return;
         }
         config = fresh;
+        free(keys);
+        keys = fresh_keys;
         publish_runtime();
         reload_hub();
         generation++;
@@ -319,8 +328,9 @@ static void reload(void)
                 if (slot >= 0)
                         spawn_worker(slot);
         }
-        log_line("event=reload generation=%u workers=%u wall_time_s=%u memory_mb=%lu", generation,
-                 config.service.workers, config.limits.wall_time_s, config.limits.memory_mb);
+        log_line("event=reload generation=%u workers=%u wall_time_s=%u memory_mb=%lu api_keys=%d", generation,
+                 config.service.workers, config.limits.wall_time_s, config.limits.memory_mb,
+                 keys ? (int)keys->count : -1);
 }
 
 /* Once the new generation accepts (or after RETIRE_AFTER_MS), the old one finishes its
@@ -348,6 +358,7 @@ static void usage(const char *argv0)
 {
         fprintf(stderr, "usage: %s [-c CONFIG] [-w WORKERS] [-m MONITOR_SOCKET] [-o SOCKET_OWNER]\n"
                         "       (fd 0: the FastCGI listening socket, as spawn-fcgi passes it)\n"
+                        "       (--exposed: nginx listens beyond loopback; without api keys, /health warns)\n"
                         "       %s [-c CONFIG] [-w WORKERS] --print-config   (the settings in force, key=value)\n"
                         "       %s --print-error-kinds   (every error_kind of the API and its HTTP status)\n",
                 argv0, argv0, argv0);
@@ -382,6 +393,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
         static const struct option longopts[] = { { "print-config", no_argument, NULL, 'p' },
                                                   { "print-error-kinds", no_argument, NULL, 'k' },
+                                                  { "exposed", no_argument, NULL, 'x' },
                                                   { NULL, 0, NULL, 0 } };
         config_path = getenv("PYEXEC_CONFIG");
         int opt;
@@ -393,6 +405,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case 'o': o->owner = optarg; break;
                 case 'p': o->print_config = true; break;
                 case 'k': o->print_error_kinds = true; break;
+                case 'x': exposed = true; break;
                 default: usage(argv[0]); return opt == 'h' ? -1 : 1;
                 }
         }
@@ -401,7 +414,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return 1;
         }
         char err[512];
-        if (load_config(&config, err, sizeof(err)) < 0) {
+        if (load_config(&config, &keys, err, sizeof(err)) < 0) {
                 fprintf(stderr, "pyexec-worker: %s\n", err);
                 return 1;
         }
@@ -442,6 +455,8 @@ static int start_pool(const struct options *o)
                 log_line("event=cgroups_unavailable reason=\"%s\" -- %s", sb_cgroups_problem(),
                          config.limits.require_cgroups ? "scripts are refused (require_cgroups = 1)"
                                                 : "sandboxes are limited by rlimits only (require_cgroups = 0)");
+        if (exposed && !keys)
+                log_line("event=warning reason=\"%s\" -- WARNING: %s", "no API keys", STATS_OPEN_WARNING);
         if (stats->sandbox_ok)
                 log_line("event=start workers=%u sandbox=ok mode=%s prefork=%u cgroups=%s wall_time_s=%u memory_mb=%lu",
                          config.service.workers, config.supply.warm ? "warm" : "cold", config.supply.prefork,

@@ -39,6 +39,9 @@ static const struct sb_config defaults = {
                 .queue_slots = 16,
                 .queue_timeout_ms = 5000,
                 .body_max_bytes = 8u << 20,
+                .key_rps = 5,
+                .key_burst = 10,
+                .key_concurrency = 2,
         },
 };
 
@@ -47,7 +50,7 @@ void sb_config_default(struct sb_config *c)
         memcpy(c, &defaults, sizeof(*c));
 }
 
-enum kind { K_UINT, K_ULONG, K_SIZE, K_WORDS };
+enum kind { K_UINT, K_ULONG, K_SIZE, K_WORDS, K_PATH };
 struct key {
         const char *name;
         enum kind kind;
@@ -81,6 +84,10 @@ static const struct key keys[] = {
         KEY(service, workers, K_UINT, 1, 256),
         KEY(service, queue_slots, K_UINT, 0, 100000),
         KEY(service, queue_timeout_ms, K_UINT, 0, 3600000),
+        KEY(service, api_keys_file, K_PATH, 0, 0),
+        KEY(service, key_rps, K_UINT, 0, 100000),
+        KEY(service, key_burst, K_UINT, 0, 100000),
+        KEY(service, key_concurrency, K_UINT, 0, 10000),
 };
 
 static char *trim(char *s)
@@ -93,6 +100,23 @@ static char *trim(char *s)
         return s;
 }
 
+/* A file name: printable, no spaces (serve.sh and nginx's config quote nothing). Relative ones
+ * are made absolute by sb_config_load(), against the config file's directory. */
+static int set_path(char *field, size_t size, const char *name, const char *value, char *err, size_t errlen)
+{
+        size_t n = strlen(value);
+        bool printable = true;
+        for (size_t i = 0; i < n; i++)
+                printable &= value[i] > ' ' && value[i] < 0x7f && value[i] != '"' && value[i] != '\\';
+        if (n >= size || !printable) {
+                snprintf(err, errlen, "%s: '%.100s' is not a file name of printable characters without spaces",
+                         name, value);
+                return -EINVAL;
+        }
+        memcpy(field, value, n + 1);
+        return 0;
+}
+
 static int set_key(struct sb_config *c, const char *name, const char *value, char *err, size_t errlen)
 {
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -100,6 +124,8 @@ static int set_key(struct sb_config *c, const char *name, const char *value, cha
                 if (strcmp(k->name, name) != 0)
                         continue;
                 char *field = (char *)c + k->offset;
+                if (k->kind == K_PATH)
+                        return set_path(field, sizeof(c->service.api_keys_file), name, value, err, errlen);
                 if (k->kind == K_WORDS) {
                         /* Module names: letters, digits, '_', '.', separated by spaces, in
                          * groups separated by '|' (imports.h). */
@@ -124,7 +150,7 @@ static int set_key(struct sb_config *c, const char *name, const char *value, cha
                 case K_UINT: *(unsigned *)field = (unsigned)v; break;
                 case K_ULONG: *(unsigned long *)field = (unsigned long)v; break;
                 case K_SIZE: *(size_t *)field = (size_t)v; break;
-                case K_WORDS: break;
+                case K_WORDS: case K_PATH: break;
                 }
                 return 0;
         }
@@ -158,6 +184,24 @@ static int load_line(struct sb_config *c, char *line, size_t len, const char *wh
         return r;
 }
 
+/* api_keys_file relative to the config file's directory: where the two are kept together. */
+static int absolute_keys_file(struct sb_config *c, const char *config_path, char *err, size_t errlen)
+{
+        char *file = c->service.api_keys_file;
+        if (!file[0] || file[0] == '/')
+                return 0;
+        const char *slash = strrchr(config_path, '/');
+        int dir = slash ? (int)(slash - config_path) : 1;
+        char full[sizeof(c->service.api_keys_file)];
+        int n = snprintf(full, sizeof(full), "%.*s/%s", dir, slash ? config_path : ".", file);
+        if (n < 0 || (size_t)n >= sizeof(full)) {
+                snprintf(err, errlen, "api_keys_file: the path is too long");
+                return -ENAMETOOLONG;
+        }
+        memcpy(file, full, (size_t)n + 1);
+        return 0;
+}
+
 int sb_config_load(struct sb_config *c, const char *path, char *err, size_t errlen)
 {
         FILE *f = fopen(path, "re");
@@ -183,7 +227,7 @@ int sb_config_load(struct sb_config *c, const char *path, char *err, size_t errl
         }
         free(line);
         fclose(f);
-        return r;
+        return r ? r : absolute_keys_file(c, path, err, errlen);
 }
 
 int sb_config_print(const struct sb_config *c, FILE *out)
@@ -195,7 +239,7 @@ int sb_config_print(const struct sb_config *c, FILE *out)
                 case K_UINT: fprintf(out, "%s=%u\n", k->name, *(const unsigned *)field); break;
                 case K_ULONG: fprintf(out, "%s=%lu\n", k->name, *(const unsigned long *)field); break;
                 case K_SIZE: fprintf(out, "%s=%zu\n", k->name, *(const size_t *)field); break;
-                case K_WORDS: fprintf(out, "%s=%s\n", k->name, field); break;
+                case K_WORDS: case K_PATH: fprintf(out, "%s=%s\n", k->name, field); break;
                 }
         }
         return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;

@@ -24,12 +24,14 @@ const struct sb_error_kind sb_error_kinds[] = {
         { .name = "invalid_json", .status = 400 },
         { .name = "invalid_request", .status = 400 },
         { .name = "headers_too_large", .status = 400 },      /* nginx */
+        { .name = "unauthorized", .status = 401 },           /* nginx: no key, or not one of the keys file */
         { .name = "forbidden", .status = 403 },              /* nginx: /metrics from outside */
         { .name = "not_found", .status = 404 },
         { .name = "method_not_allowed", .status = 405 },
         { .name = "too_large", .status = 413 },
         { .name = "uri_too_long", .status = 414 },           /* nginx */
         { .name = "unsupported_media_type", .status = 415 },
+        { .name = "rate_limited", .status = 429 },           /* the monitor, for nginx: a key's limits */
         { .name = "sandbox_error", .status = 500 },
         { .name = "internal_error", .status = 500 },
         { .name = "unsupported_transfer_encoding", .status = 501 }, /* nginx */

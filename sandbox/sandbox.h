@@ -61,6 +61,8 @@ struct sb_service {
         unsigned queue_slots;       /* requests that may wait for a worker (nginx limit_conn) */
         unsigned queue_timeout_ms;  /* a request that waited longer is answered 503 */
         size_t body_max_bytes;      /* the raw HTTP body */
+        char api_keys_file[512];    /* "": none, code runs without a key; else an absolute path */
+        unsigned key_rps, key_burst, key_concurrency; /* limits of a key that names none */
 };
 
 /* The whole file. The same file configures the pool and pyexec-run, so the sandbox a user

@@ -21,6 +21,7 @@ for h in "$@"; do
         case $h in
         request | validate | verdict | mcp) dict=(-dict=tests/fuzz/json.dict) ;;
         config) dict=(-dict=tests/fuzz/config.dict) ;;
+        keys) dict=(-dict=tests/fuzz/keys.dict) ;;
         esac
         echo "fuzz.sh: $h for ${seconds}s" >&2
         # -timeout: a parser that takes a second on one input is a finding too.

@@ -62,7 +62,7 @@ if ! flock -n "$lock_fd"; then
 fi
 echo "pid $$" > "$run_dir/pid"
 
-for bin in "$build/pyexec-worker" "$build/pyexec-zygote" "$build/pyexec-init" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
+for bin in "$build/pyexec-worker" "$build/pyexec-keys" "$build/pyexec-zygote" "$build/pyexec-init" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
         [ -x "$bin" ] || { say "missing $bin (run 'make run', which installs and builds)"; exit 1; }
 done
 [ -r "$config" ] || { say "cannot read $config"; exit 1; }
@@ -112,12 +112,28 @@ write_nginx_conf() {
                     -e "s|@POOL_SERVERS@|$servers|" -e "s|@MONITOR_SERVERS@|$monitors|"
                     -e "s|@BODY_MAX_BYTES@|$body_max|g" -e "s|@MAX_IN_FLIGHT@|$(( (n + slots) * pools ))|g"
                     -e "s|@FASTCGI_TIMEOUT@|$fastcgi_timeout|g" -e "s|@PROXY_TIMEOUT@|$(( fastcgi_timeout + 10 ))|g")
+        # API keys: the zones of the keys' limits, from the same parser as the pool's.
+        "$build/pyexec-keys" nginx -c "$config" "$run_dir/nginx" || { say "cannot write nginx's keys config"; return 1; }
         sed "${fill[@]}" "$top/nginx/json_errors.conf.in" > "$run_dir/nginx/json_errors.conf"
         sed "${fill[@]}" "$top/nginx/nginx.conf.in" > "$run_dir/nginx/nginx.conf.new"
         cp "$top/nginx/fastcgi_params" "$run_dir/nginx/fastcgi_params"
         # GET /openapi.json is this file, served by nginx's workers (www-data) from here.
         install -m 0644 "$top/nginx/openapi.json" "$run_dir/nginx/openapi.json"
         mv "$run_dir/nginx/nginx.conf.new" "$run_dir/nginx/nginx.conf"
+}
+
+# Listening beyond loopback with no keys: a free compute service for whoever finds it. Said
+# here, in the pool's start-up log and in /health (the pool is told with --exposed).
+exposed=()
+case $host in
+127.* | ::1 | localhost) ;;
+*) [ -n "$pool_only" ] || exposed=(--exposed) ;;
+esac
+warn_if_open() {
+        if [ ${#exposed[@]} -gt 0 ] && [ -z "${settings[api_keys_file]:-}" ]; then
+                say "WARNING: listening on $host:$port with no api_keys_file: anyone who can reach it runs code here"
+                say "WARNING: set api_keys_file in $config (README, Deploy: API keys)"
+        fi
 }
 
 pool_pid= nginx_pid=
@@ -141,8 +157,8 @@ stop() {
 reload() {
         say "reloading $config"
         # A config the pool refuses leaves nginx's as it is; the pool logs event=reload_rejected.
-        if read_config; then
-                write_nginx_conf
+        if read_config && write_nginx_conf; then
+                warn_if_open
                 kill -HUP "$nginx_pid" 2>/dev/null || true
         fi
         kill -HUP "$pool_pid" 2>/dev/null || true
@@ -152,7 +168,8 @@ trap stop EXIT
 trap reload HUP
 
 read_config || exit 1
-write_nginx_conf
+write_nginx_conf || exit 1
+warn_if_open
 pin=()
 [ -n "$workers" ] && pin=(-w "$workers")
 
@@ -167,7 +184,7 @@ if [ -z "$upstreams" ]; then
                 bind=(-s "$socket" -M 0660 -U www-data -G www-data)
                 monitor_at=$monitor_socket
         fi
-        spawn-fcgi -n "${bind[@]}" -- "$build/pyexec-worker" -c "$config" "${pin[@]}" -m "$monitor_at" -o www-data &
+        spawn-fcgi -n "${bind[@]}" -- "$build/pyexec-worker" -c "$config" "${pin[@]}" "${exposed[@]}" -m "$monitor_at" -o www-data &
         pool_pid=$!
         if [ -z "$listen" ]; then
                 for _ in $(seq 100); do [ -S "$socket" ] && [ -S "$monitor_socket" ] && break; sleep 0.05; done

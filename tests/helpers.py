@@ -381,7 +381,7 @@ def wait_healthy(url, proc, timeout=30):
 
 
 class Service:
-    def __init__(self, workers=None, config=None):
+    def __init__(self, workers=None, config=None, host=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.run_dir = tempfile.mkdtemp(prefix="pyexec-test-")
@@ -392,6 +392,8 @@ class Service:
             args += ["--workers", str(workers)]
         if config:
             args += ["--config", config]
+        if host:  # still reached on 127.0.0.1: a wildcard address such as 0.0.0.0
+            args += ["--host", host]
         self.log = open(self.log_path, "w")
         # Own process group, so a failing test run can still clean up everything.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,

@@ -1,9 +1,11 @@
 /* unit_tests.c — C unit tests of the pure parts: JSON text (escaping, validation), request
- * validation, routing, error bodies, outcome bodies, the verdict, the config parser, /runtime.
+ * validation, routing, error bodies, outcome bodies, the verdict, the config parser, /runtime,
+ * the API keys file's parser and the match of a secret.
  *
  *   unit_tests            run all, end with "N passed, N failed"
  *   unit_tests --list     print the test names
  *   unit_tests NAME...    run only those (tests/test_unit.py runs each as a pytest case) */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../fcgi/http.h"
+#include "../../fcgi/keys.h"
 #include "../../fcgi/request.h"
 #include "../../fcgi/fields.h"
 #include "../../fcgi/mcp.h"
@@ -1031,6 +1034,161 @@ static void test_mcp_tools_list(void)
         CHECK(tools && strstr(tools, "10 s wall clock, 10 s of CPU, 512 MiB of memory"));
 }
 
+
+/* ---- API keys ------------------------------------------------------------------------- */
+
+static const struct key_limits key_defaults = { .rps = 5, .burst = 10, .concurrency = 2 };
+
+static char *digest_hex(const char *secret)
+{
+        static char hex[2 * KEY_DIGEST_LEN + 1];
+        uint8_t d[KEY_DIGEST_LEN];
+        keys_digest(secret, strlen(secret), d);
+        for (int i = 0; i < KEY_DIGEST_LEN; i++)
+                snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        return hex;
+}
+
+static int parse_keys(const char *text, struct key_set *set, char *err, size_t errlen)
+{
+        return keys_parse(text, strlen(text), "keys", &key_defaults, set, err, errlen);
+}
+
+static void test_keys_sha256_known_answer(void)
+{
+        /* FIPS 180-2's "abc". */
+        CHECK_STR(digest_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void test_keys_parse_lines(void)
+{
+        static struct key_set set;
+        char err[256], text[1024];
+        char a[65], b[65];
+        snprintf(a, sizeof(a), "%s", digest_hex("secret-a"));
+        snprintf(b, sizeof(b), "%s", digest_hex("secret-b"));
+        for (char *c = b; *c; c++)
+                *c = (char)toupper((unsigned char)*c); /* either case of hex */
+        snprintf(text, sizeof(text),
+                 "# tenants\n\n  alice %s rps=1 burst=0 concurrency=3   # a comment\r\n\tbob.x-2_y\t%s\n", a, b);
+        CHECK(parse_keys(text, &set, err, sizeof(err)) == 0);
+        CHECK(set.count == 2);
+        CHECK_STR(set.keys[0].id, "alice");
+        CHECK(set.keys[0].limits.rps == 1 && set.keys[0].limits.burst == 0 && set.keys[0].limits.concurrency == 3);
+        CHECK_STR(set.keys[1].id, "bob.x-2_y");
+        CHECK(set.keys[1].limits.rps == 5 && set.keys[1].limits.burst == 10 && set.keys[1].limits.concurrency == 2);
+        CHECK(keys_match(&set, "secret-a", 8) == 0);
+        CHECK(keys_match(&set, "secret-b", 8) == 1);
+        CHECK(keys_match(&set, "secret-c", 8) == -1);
+        CHECK(keys_match(&set, "secret-", 7) == -1);
+        CHECK(parse_keys("", &set, err, sizeof(err)) == 0 && set.count == 0);
+        CHECK(keys_match(&set, "secret-a", 8) == -1);
+}
+
+static void test_keys_parse_errors(void)
+{
+        static struct key_set set;
+        char a[65], text[1024], err[256];
+        snprintf(a, sizeof(a), "%s", digest_hex("secret-a"));
+        static const struct {
+                const char *line; /* %s: a valid digest */
+                const char *message;
+        } bad[] = {
+                { "alice\n", "expected the secret's SHA-256" },
+                { "alice 1234\n", "expected the secret's SHA-256" },
+                { "alice %.63sg\n", "expected the secret's SHA-256" },
+                { "-alice %s\n", "is not a key id" },
+                { "al/ice %s\n", "is not a key id" },
+                { "al\"ice %s\n", "is not a key id" },
+                { "a{b} %s\n", "is not a key id" },
+                { "alice %s speed=3\n", "unknown option 'speed'" },
+                { "alice %s rps\n", "rps: '' is not a whole number" },
+                { "alice %s rps=-1\n", "rps: '-1' is not a whole number" },
+                { "alice %s rps=100001\n", "from 0 to 100000" },
+                { "alice %s rps=1x\n", "is not a whole number" },
+                { "alice %s rps=1 rps=2\n", "'rps' given twice" },
+                { "alice %s concurrency=99999999999999999999\n", "is not a whole number" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+                snprintf(text, sizeof(text), bad[i].line, a); /* the table's own formats, each with one %s */
+#pragma GCC diagnostic pop
+                err[0] = '\0';
+                CHECK(parse_keys(text, &set, err, sizeof(err)) == -EINVAL);
+                if (!strstr(err, bad[i].message) || strncmp(err, "keys:1: ", 8) != 0)
+                        fprintf(stderr, "  case %zu: %s\n", i, err);
+                CHECK(strstr(err, bad[i].message) && strncmp(err, "keys:1: ", 8) == 0);
+        }
+        /* Duplicates: the same id, or the same secret under two ids. */
+        snprintf(text, sizeof(text), "alice %s\nbob %s\n", a, digest_hex("x"));
+        CHECK(parse_keys(text, &set, err, sizeof(err)) == 0);
+        snprintf(text, sizeof(text), "alice %s\nalice %s\n", a, digest_hex("x"));
+        CHECK(parse_keys(text, &set, err, sizeof(err)) == -EINVAL && strstr(err, "keys:2: key 'alice': the id is used twice"));
+        snprintf(text, sizeof(text), "alice %s\n\nbob %s\n", a, a);
+        CHECK(parse_keys(text, &set, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "keys:3: key 'bob': the same secret as key 'alice'"));
+        /* A NUL byte, and an id one byte too long. */
+        CHECK(keys_parse("alice\0x", 7, "keys", &key_defaults, &set, err, sizeof(err)) == -EINVAL && strstr(err, "NUL"));
+        char id[KEY_ID_MAX + 2];
+        memset(id, 'a', sizeof(id) - 1);
+        id[KEY_ID_MAX + 1] = '\0';
+        snprintf(text, sizeof(text), "%s %s\n", id, a);
+        CHECK(parse_keys(text, &set, err, sizeof(err)) == -EINVAL && strstr(err, "is not a key id"));
+        id[KEY_ID_MAX] = '\0';
+        snprintf(text, sizeof(text), "%s %s\n", id, a);
+        CHECK(parse_keys(text, &set, err, sizeof(err)) == 0);
+}
+
+static void test_keys_too_many(void)
+{
+        static struct key_set set;
+        struct sbuf text = { 0 };
+        for (int i = 0; i <= KEYS_MAX; i++) {
+                char secret[32];
+                snprintf(secret, sizeof(secret), "s%d", i);
+                CHECK(sbuf_printf(&text, "k%d %s\n", i, digest_hex(secret)) == 0);
+        }
+        char err[256];
+        CHECK(keys_parse(text.data, text.len, "keys", &key_defaults, &set, err, sizeof(err)) == -EINVAL);
+        CHECK(strstr(err, "more than 1024 keys"));
+        /* The last key, past the others: every digest is compared, the last one matches. */
+        text.len = (size_t)(strrchr(text.data, 'k') - text.data);
+        CHECK(keys_parse(text.data, text.len, "keys", &key_defaults, &set, err, sizeof(err)) == 0);
+        CHECK(set.count == KEYS_MAX && keys_match(&set, "s1023", 5) == KEYS_MAX - 1 && keys_match(&set, "s0", 2) == 0);
+        sbuf_free(&text);
+}
+
+static void test_keys_bearer(void)
+{
+        const char *s;
+        size_t n;
+        CHECK(keys_bearer("Bearer abc", &s, &n) == 0 && n == 3 && strncmp(s, "abc", 3) == 0);
+        CHECK(keys_bearer("bearer   abc  ", &s, &n) == 0 && n == 3 && strncmp(s, "abc", 3) == 0);
+        CHECK(keys_bearer(NULL, &s, &n) == -1);
+        CHECK(keys_bearer("", &s, &n) == -1);
+        CHECK(keys_bearer("Basic YWxpY2U6eA==", &s, &n) == -1);
+        CHECK(keys_bearer("Bearer ", &s, &n) == -1);
+        CHECK(keys_bearer("Bearerabc", &s, &n) == -1);
+        char big[KEY_SECRET_MAX + 16];
+        snprintf(big, sizeof(big), "Bearer %0*d", KEY_SECRET_MAX + 1, 0);
+        CHECK(keys_bearer(big, &s, &n) == -1);
+}
+
+static void test_keys_new_secret_and_line(void)
+{
+        char a[KEY_SECRET_MAX + 1], b[KEY_SECRET_MAX + 1], line[512];
+        CHECK(keys_new_secret(a, sizeof(a)) == 0 && keys_new_secret(b, sizeof(b)) == 0);
+        CHECK(strlen(a) == 47 && strncmp(a, "pyx_", 4) == 0 && strcmp(a, b) != 0);
+        CHECK(strspn(a + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43);
+        CHECK(keys_format_line("alice", a, "rps=2", line, sizeof(line)) == 0);
+        static struct key_set set;
+        char err[256];
+        CHECK(parse_keys(line, &set, err, sizeof(err)) == 0 && set.count == 1 && set.keys[0].limits.rps == 2);
+        CHECK(keys_match(&set, a, strlen(a)) == 0 && keys_match(&set, b, strlen(b)) == -1);
+        CHECK(!strstr(line, a)); /* the line holds the digest, never the secret */
+}
+
 /* ---- runner ---------------------------------------------------------------------------- */
 
 #define T(name) { #name, name }
@@ -1081,6 +1239,12 @@ static const struct {
         T(test_preload_groups),
         T(test_runtime_inventory),
         T(test_runtime_inventory_refused),
+        T(test_keys_sha256_known_answer),
+        T(test_keys_parse_lines),
+        T(test_keys_parse_errors),
+        T(test_keys_too_many),
+        T(test_keys_bearer),
+        T(test_keys_new_secret_and_line),
 };
 
 static bool run_one(size_t i)
