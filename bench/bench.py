@@ -66,13 +66,19 @@ TARGETS = [
 LINE = re.compile(r"BENCH rps=(\S+) p50_ms=(\S+) p99_ms=(\S+) requests=(\d+) errors=(\d+) non_2xx=(\d+) failures=(\d+)")
 
 
+INTERPRETERS = {}  # script -> what pyexec warm said ran it (X-Pyexec-Interpreter)
+
+
 def check(url, script, expected):
+    """The service's answer is the expected one; what it says ran it (pyexec's header, or None)."""
     body = json.dumps({"script": script}).encode()
     req = urllib.request.Request(url + "/execute", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as r:
         answer = json.loads(r.read())
+        served_by = r.headers.get("X-Pyexec-Interpreter")
     if answer.get("result") != expected:
         sys.exit(f"bench: {url} answered {answer!r}, expected result {expected!r}")
+    return served_by
 
 
 def wrk(url, body_file, connections, seconds):
@@ -98,7 +104,9 @@ def write_bodies(tmp, services):
         with open(bodies[name], "w") as f:
             json.dump({"script": script}, f)
         for mode in MODES:
-            check(services[mode].url, script, expected)
+            served_by = check(services[mode].url, script, expected)
+            if mode == "warm":
+                INTERPRETERS[name] = served_by
     return bodies
 
 
@@ -177,6 +185,8 @@ def main():
     text = (f"Medians of {args.rounds} rounds of {args.seconds} s per cell, {args.workers} workers (pyexec's "
             f"pool; gunicorn's sync workers for the seeds), {os.cpu_count()} cores, {stamp}. seeds: the seeds' "
             "architecture, Flask + gunicorn + one bubblewrap-sandboxed python3 per request (bench/seeds_app.py)."
+            " pyexec warm ran them in the interpreters "
+            + ", ".join(f"{n}: `{i}`" for n, i in INTERPRETERS.items()) + "."
             "\n\n" + "\n".join(load_table(med)) + "\n\nTargets:\n" + "\n".join(verdicts(med)) + "\n\n"
             + libraries.table(libs, samples=args.samples) + "\n\n" + memory_text + "\n\n"
             + batch.table(batches) + "\n")
