@@ -104,7 +104,7 @@ def measure(url, rounds=3):
 def table(results):
     rows = ["Many inputs: one request with `inputs` against one request per input (sequential, one kept-alive "
             "connection), pyexec warm, medians of 3 rounds (bench/batch.py).", "",
-            "| case | one request ms | per-input requests ms | per call, batched ms | floor per call ms | ratio | target |",
+            "| case | one request ms | per-input requests ms | one request / inputs ms | floor per call ms | ratio | target |",
             "|---|---|---|---|---|---|---|"]
     lines = []
     for name, r in results.items():
