@@ -34,6 +34,15 @@ static void answer(FCGX_Request *req, struct reply *r)
         reply_free(r);
 }
 
+/* Whether a health check asked for its detail: ?detail or ?detail=1 among its parameters. */
+static bool health_detail(const char *query)
+{
+        for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+                if (strncmp(p, "detail", 6) == 0 && (p[6] == '\0' || p[6] == '&' || strncmp(p + 6, "=1", 2) == 0))
+                        return true;
+        return false;
+}
+
 /* One request to the monitor: /metrics, the health checks, /runtime. */
 static void handle(FCGX_Request *req, struct pool_stats *st)
 {
@@ -60,7 +69,8 @@ static void handle(FCGX_Request *req, struct pool_stats *st)
         switch (http_route(method, path, &allow)) {
         case ROUTE_HEALTH:
         case ROUTE_HEALTHZ:
-                r.status = stats_health(st, strcmp(path, "/healthz") == 0, &r.body);
+                r.status = stats_health(st, strcmp(path, "/healthz") == 0,
+                                        health_detail(FCGX_GetParam("QUERY_STRING", req->envp)), &r.body);
                 break;
         case ROUTE_RUNTIME:
                 (void)stats_runtime(st, &r.body);

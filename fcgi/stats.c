@@ -216,7 +216,7 @@ int stats_set_inventory(struct pool_stats *st, const char *json, size_t len, cha
         return r;
 }
 
-int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body)
+int stats_health(const struct pool_stats *st, bool healthz, bool detail, struct sbuf *body)
 {
         unsigned idle, busy, starting;
         stats_workers(st, &idle, &busy, &starting);
@@ -232,7 +232,8 @@ int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body)
         if (problem)
                 (void)jt_append_string(body, problem, strnlen(problem, sizeof(st->sandbox_problem)));
         /* Healthy or not, an open door is worth saying: the service runs anyone's code. */
-        if (__atomic_load_n(&st->keys.exposed, __ATOMIC_RELAXED) && !__atomic_load_n(&st->keys.enabled, __ATOMIC_RELAXED))
+        if (detail && __atomic_load_n(&st->keys.exposed, __ATOMIC_RELAXED) &&
+            !__atomic_load_n(&st->keys.enabled, __ATOMIC_RELAXED))
                 (void)sbuf_puts(body, ", \"warning\": \"" STATS_OPEN_WARNING "\"");
         (void)sbuf_puts(body, "}");
         return problem ? 503 : 200;

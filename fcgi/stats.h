@@ -105,9 +105,10 @@ int stats_set_inventory(struct pool_stats *st, const char *json, size_t len, cha
 
 /* The pool's health as the API's body ({"status": "healthy"|"ok"} or {"status": "unhealthy",
  * "reason"}): healthy when sandboxes work, a worker is up and the pool is not shutting down.
- * Returns the HTTP status, 200 or 503. When nginx listens beyond loopback with no keys file,
- * the body also has "warning" saying so. */
-int stats_health(const struct pool_stats *st, bool healthz, struct sbuf *body);
+ * Returns the HTTP status, 200 or 503. detail (?detail=1): when nginx listens beyond loopback
+ * with no keys file, the body also has "warning" saying so. Without it the healthy answer is
+ * exactly the seeds' services' (their clients and probes may compare it whole). */
+int stats_health(const struct pool_stats *st, bool healthz, bool detail, struct sbuf *body);
 
 /* Appends the Prometheus text exposition of everything. */
 int stats_render(const struct pool_stats *st, struct sbuf *out);
