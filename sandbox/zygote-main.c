@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -685,7 +686,13 @@ static __attribute__((noreturn)) void become_forker(const int conn[2], const sig
         if (getppid() == 1 || dup2(conn[0], ZY_CONTROL_FD) < 0)
                 _exit(1);
         (void)close(conn[0]);
-        if (setns(conn[1], CLONE_NEWNET) < 0) {
+        /* Already there when the worker has no namespace of its own (a container without
+         * CAP_SYS_ADMIN: each sandbox then makes one), and setns() would want that capability
+         * even to stay. */
+        struct stat theirs, ours;
+        bool same = fstat(conn[1], &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 &&
+                    theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+        if (!same && setns(conn[1], CLONE_NEWNET) < 0) {
                 send_hello(0, "pyexec-zygote: setns() into the worker's network namespace: %s", strerror(errno));
                 _exit(1);
         }
