@@ -147,8 +147,8 @@ $(FUZZ_BUILD)/fcgi/openapi_blob.o: fcgi/openapi_blob.S nginx/openapi.json
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lfcgi -lcrypto
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) tests/fuzz/fuzz_text.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter-out %.h,$^) -ljson-c -lfcgi -lcrypto
 
 # Kept between builds: make would otherwise delete them as intermediates of the pattern rule.
 .SECONDARY: $(FUZZ_LIB_OBJ)

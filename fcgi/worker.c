@@ -201,18 +201,16 @@ static void reload_hub(void)
 {
         if (sb_hub_serves(hub, &config.supply))
                 return;
-        for (int i = 0; hub && i < MAX_RETIRING_HUBS; i++) {
-                if (!retiring_hubs[i]) {
-                        sb_hub_retire(hub);
-                        retiring_hubs[i] = hub;
-                        hub = NULL;
-                        if (sb_hub_finished(retiring_hubs[i])) { /* none ran: nothing to wait for */
-                                sb_hub_free(retiring_hubs[i]);
-                                retiring_hubs[i] = NULL;
-                        }
-                }
-        }
-        sb_hub_free(hub); /* too many reloads in flight: this one's workers lose their interpreters */
+        int slot = -1;
+        for (int i = 0; i < MAX_RETIRING_HUBS; i++)
+                if (!retiring_hubs[i])
+                        slot = i;
+        sb_hub_retire(hub);
+        if (hub && slot >= 0 && !sb_hub_finished(hub))
+                retiring_hubs[slot] = hub;
+        else /* none ran, or too many reloads in flight: this one's workers lose their interpreters */
+                sb_hub_free(hub);
+        hub = NULL;
         start_hub();
 }
 

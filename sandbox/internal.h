@@ -59,6 +59,12 @@ void sb_discard(struct sb_prepared *p);
  * calls sb_discard(), if it likes after answering. */
 int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcome *out, char *err, size_t errlen);
 
+/* Runs job once in a cold sandbox of a provider of its own, made with cfg and freed again, then
+ * stops the caller's init factory (sb_probe(), sb_inventory(): the master only waits for its
+ * children afterwards). As sb_provider_run(). */
+int sb_run_cold_once(const struct sb_config *cfg, const struct sb_job *job, struct sb_outcome *out, char *err,
+                     size_t errlen);
+
 /* Moves the calling process into a network namespace of its own, which its sandboxes then
  * share one at a time (struct sb_placement). 0, or -errno with a message in err. */
 int sb_network_private(char *err, size_t errlen);

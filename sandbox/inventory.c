@@ -47,12 +47,12 @@ static const char inventory_script[] =
         "            pass\n"
         "    return {'python': platform.python_version(), 'packages': packages}\n";
 
-/* Runs inventory_script cold and appends main()'s JSON text to json. */
-static int run_inventory(struct sb_provider *p, struct sbuf *json, char *err, size_t errlen)
+int sb_inventory(const struct sb_config *cfg, struct sbuf *json, char *err, size_t errlen)
 {
+        /* Cold, as sb_probe(): the master that calls this starts no interpreters of its own. */
         struct sb_outcome out;
         struct sb_job job = { .script = inventory_script, .script_len = sizeof(inventory_script) - 1 };
-        int r = sb_provider_run(p, &job, &out, err, errlen);
+        int r = sb_run_cold_once(cfg, &job, &out, err, errlen);
         if (r < 0)
                 return r;
         if (out.status != SB_OK) {
@@ -64,24 +64,5 @@ static int run_inventory(struct sb_provider *p, struct sbuf *json, char *err, si
                 r = -ENOMEM;
         }
         sb_outcome_free(&out);
-        return r;
-}
-
-int sb_inventory(const struct sb_config *cfg, struct sbuf *json, char *err, size_t errlen)
-{
-        /* Cold, as sb_probe(): the master that calls this starts no interpreters of its own. */
-        struct sb_config cold = *cfg;
-        cold.supply.warm = 0;
-        struct sb_provider_options o = { .id_slot = SB_ID_SLOT_PROBE };
-        struct sb_provider *p;
-        int r = sb_provider_new(&cold, &o, &p, err, errlen);
-        if (r < 0)
-                return r;
-        r = run_inventory(p, json, err, errlen);
-        sb_provider_free(p);
-        /* The run started an init factory for this process (or found sb_probe()'s stopped one
-         * gone and started another); a process that then only waits for its children must not
-         * hold one, so stop it as sb_probe() does. */
-        sb_initd_stop();
         return r;
 }

@@ -182,28 +182,37 @@ void sb_provider_free(struct sb_provider *p)
         free(p);
 }
 
-int sb_probe(const struct sb_config *cfg, char *problem, size_t len)
+int sb_run_cold_once(const struct sb_config *cfg, const struct sb_job *job, struct sb_outcome *out, char *err,
+                     size_t errlen)
 {
-        static const char probe[] = "def main():\n    return 'ok'\n";
         struct sb_config cold = *cfg;
         cold.supply.warm = 0;
         struct sb_provider_options o = { .id_slot = SB_ID_SLOT_PROBE };
         struct sb_provider *p;
-        int r = sb_provider_new(&cold, &o, &p, problem, len);
-        if (r < 0)
-                return r;
+        int r = sb_provider_new(&cold, &o, &p, err, errlen);
+        if (r == 0) {
+                r = sb_provider_run(p, job, out, err, errlen);
+                sb_provider_free(p);
+        }
+        /* The run started an init factory for this process; one that then only waits for its
+         * children (the pool's master) must not hold it. */
+        sb_initd_stop();
+        return r;
+}
+
+int sb_probe(const struct sb_config *cfg, char *problem, size_t len)
+{
+        static const char probe[] = "def main():\n    return 'ok'\n";
         struct sb_outcome out;
         struct sb_job job = { .script = probe, .script_len = sizeof(probe) - 1 };
-        r = sb_provider_run(p, &job, &out, problem, len);
-        if (r == 0) {
-                if (out.status != SB_OK || out.result.len != 4 || memcmp(out.result.data, "\"ok\"", 4) != 0) {
-                        snprintf(problem, len, "the probe script did not run correctly: %s %.200s",
-                                 sb_status_kind(out.status), out.stderr_buf.data ? out.stderr_buf.data : "");
-                        r = -EIO;
-                }
-                sb_outcome_free(&out);
+        int r = sb_run_cold_once(cfg, &job, &out, problem, len);
+        if (r < 0)
+                return r;
+        if (out.status != SB_OK || out.result.len != 4 || memcmp(out.result.data, "\"ok\"", 4) != 0) {
+                snprintf(problem, len, "the probe script did not run correctly: %s %.200s", sb_status_kind(out.status),
+                         out.stderr_buf.data ? out.stderr_buf.data : "");
+                r = -EIO;
         }
-        sb_provider_free(p);
-        sb_initd_stop();
+        sb_outcome_free(&out);
         return r;
 }

@@ -235,6 +235,15 @@ static const struct {
                       "requests.Session().prepare_request(requests.Request('GET', 'https://example.com/', headers={'a': 'b'}))\n" },
 };
 
+/* The Python error in flight as err ("what: the exception"); -1. */
+static int python_failure(const char *what, char *err, size_t errlen)
+{
+        char why[300];
+        python_error(why, sizeof(why));
+        snprintf(err, errlen, "%s: %s", what, why);
+        return -1;
+}
+
 /* Runs trusted code in a namespace of its own, dropped afterwards: __main__ stays clean. 0, or
  * -1 with err set ("what: the exception"). */
 static int run_python(const char *code, const char *what, char *err, size_t errlen)
@@ -242,12 +251,8 @@ static int run_python(const char *code, const char *what, char *err, size_t errl
         PyObject *globals = PyDict_New();
         PyObject *r = globals ? PyRun_String(code, Py_file_input, globals, globals) : NULL;
         Py_XDECREF(globals);
-        if (!r) {
-                char why[300];
-                python_error(why, sizeof(why));
-                snprintf(err, errlen, "%s: %s", what, why);
-                return -1;
-        }
+        if (!r)
+                return python_failure(what, err, errlen);
         Py_DECREF(r);
         return 0;
 }
@@ -336,10 +341,9 @@ static int import_preload(const char *preload, bool own_tmp, char *err, size_t e
         for (char *save, *name = strtok_r(names, " ,", &save); name; name = strtok_r(NULL, " ,", &save)) {
                 PyObject *m = PyImport_ImportModule(name);
                 if (!m) {
-                        char why[300];
-                        python_error(why, sizeof(why));
-                        snprintf(err, errlen, "preloading %s: %s", name, why);
-                        return -1;
+                        char what[128];
+                        snprintf(what, sizeof(what), "preloading %s", name);
+                        return python_failure(what, err, errlen);
                 }
                 Py_DECREF(m);
                 if (warm_up(name, err, errlen) < 0)

@@ -114,16 +114,24 @@ static pid_t spawn(const char *path, const char *preload, int control, bool hub,
         return pid;
 }
 
-int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
+/* z, empty, and the socket pair that will be its control socket (sv[0], ours) and the
+ * interpreter's end (sv[1]). 0, or -errno with err set. */
+static int control_pair(struct sb_zygote *z, int sv[2], char *err, size_t errlen)
 {
         z->pid = -1;
         z->sock = -1;
-        int sv[2];
         int r = sb_socketpair_unseen(SOCK_SEQPACKET | SOCK_CLOEXEC, sv);
-        if (r < 0) {
+        if (r < 0)
                 snprintf(err, errlen, "socketpair: %s", strerror(-r));
+        return r;
+}
+
+int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, char *err, size_t errlen)
+{
+        int sv[2];
+        int r = control_pair(z, sv, err, errlen);
+        if (r < 0)
                 return r;
-        }
         pid_t pid = spawn(path, preload, sv[1], false, err, errlen);
         (void)close(sv[1]);
         if (pid < 0) {
@@ -142,14 +150,10 @@ pid_t sb_zygote_start_hub(const char *path, const char *preload, int door, char 
 
 int sb_zygote_connect(struct sb_zygote *z, int door, char *err, size_t errlen)
 {
-        z->pid = -1;
-        z->sock = -1;
         int sv[2];
-        int r = sb_socketpair_unseen(SOCK_SEQPACKET | SOCK_CLOEXEC, sv);
-        if (r < 0) {
-                snprintf(err, errlen, "socketpair: %s", strerror(-r));
+        int r = control_pair(z, sv, err, errlen);
+        if (r < 0)
                 return r;
-        }
         /* With it, our network namespace: the scripts' when they share ours (struct
          * sb_placement), which they could not enter themselves from their user namespace. */
         int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);

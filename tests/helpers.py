@@ -381,7 +381,9 @@ def wait_healthy(url, proc, timeout=30):
 
 
 class Service:
-    def __init__(self, workers=None, config=None, host=None):
+    def __init__(self, workers=None, config=None, host=None, env=None):
+        """env: variables added to the environment the service starts with (as an operator's
+        credentials would be there)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.run_dir = tempfile.mkdtemp(prefix="pyexec-test-")
@@ -397,7 +399,7 @@ class Service:
         self.log = open(self.log_path, "w")
         # Own process group, so a failing test run can still clean up everything.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env=dict(os.environ, **(env or {})))
         try:
             wait_healthy(self.url, self.proc)
         except BaseException:

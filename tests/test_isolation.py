@@ -28,11 +28,7 @@ def svc(request, tmp_path_factory):
     """A pool of 2 workers started with the canary in its environment."""
     conf = config_with(str(tmp_path_factory.mktemp("conf")), warm=1 if request.param == "warm" else 0,
                        workers=2, cpu_time_s=2, wall_time_s=20)
-    os.environ["PYEXEC_TEST_SECRET"] = CANARY
-    try:
-        service = Service(config=conf)
-    finally:
-        del os.environ["PYEXEC_TEST_SECRET"]
+    service = Service(config=conf, env={"PYEXEC_TEST_SECRET": CANARY})
     yield service
     stop_service(service)
 

@@ -14,6 +14,7 @@
 
 #include "sandbox.h"
 #include "util.h"
+#include "fuzz_text.h"
 
 static bool in_range(const struct sb_config *c)
 {
@@ -65,23 +66,6 @@ static int load(const void *text, size_t size, struct sb_config *l, char *err, s
         sb_config_default(l);
         memset(err, 'x', errlen);
         return sb_config_load(l, path, err, errlen);
-}
-
-/* The text with '#' put in front of every line. The caller frees it. */
-static char *commented(const uint8_t *data, size_t size, size_t *len)
-{
-        char *out = malloc(2 * size + 1);
-        if (!out)
-                abort();
-        size_t n = 0;
-        out[n++] = '#';
-        for (size_t i = 0; i < size; i++) {
-                out[n++] = (char)data[i];
-                if (data[i] == '\n' && i + 1 < size)
-                        out[n++] = '#';
-        }
-        *len = n;
-        return out;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../fcgi/keys.h"
+#include "fuzz_text.h"
 
 static const struct key_limits defaults = { .rps = 5, .burst = 10, .concurrency = 2 };
 
@@ -28,23 +29,6 @@ static void check_set(const struct key_set *set)
                         if (strcmp(set->keys[j].id, k->id) == 0 || memcmp(set->keys[j].digest, k->digest, KEY_DIGEST_LEN) == 0)
                                 abort();
         }
-}
-
-/* The text with '#' put in front of every line. The caller frees it. */
-static char *commented(const uint8_t *data, size_t size, size_t *len)
-{
-        char *out = malloc(2 * size + 1);
-        if (!out)
-                abort();
-        size_t n = 0;
-        out[n++] = '#';
-        for (size_t i = 0; i < size; i++) {
-                out[n++] = (char)data[i];
-                if (data[i] == '\n' && i + 1 < size)
-                        out[n++] = '#';
-        }
-        *len = n;
-        return out;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
