@@ -84,6 +84,27 @@ def test_no_key_or_a_wrong_one_is_401_and_the_right_one_is_served(keyed):
     assert status == 200 and body == {"result": "hello", "stdout": ""}, body
 
 
+def test_a_client_cannot_name_its_key_itself(keyed):
+    """nginx passes the key the authenticator found to the pool in X-Pyexec-Key: a client that
+    sends that header itself names no key — not without a secret, and not another key's with its
+    own (which would bill its requests, and its logs, to someone else)."""
+    svc, secrets, _, _ = keyed
+    status, headers, body = request(svc.url, "POST", "/execute", body=json.dumps({"script": HELLO}),
+                                    headers={"Content-Type": JSON_CT, "X-Pyexec-Key": "alice"})
+    assert status == 401, (status, body)
+    status, headers, raw = request(svc.url, "POST", "/execute", body=json.dumps({"script": HELLO}),
+                                   headers={"Content-Type": JSON_CT, "X-Pyexec-Key": "alice",
+                                            "Authorization": "Bearer " + secrets["conc"]})
+    assert status == 200, raw
+    rid = headers["x-request-id"]
+    deadline = time.monotonic() + 2  # nginx writes its line once the answer has gone
+    while not (re.search(rf"id={rid} key=\S+ method=POST", svc.logs()) and re.search(rf"id={rid} key=\S+ client=", svc.logs())):
+        assert time.monotonic() < deadline, "no pool or nginx log line for the request"
+        time.sleep(0.05)
+    assert re.search(rf"id={rid} key=conc method=POST", svc.logs()), "the pool logged another key than the secret's"
+    assert re.search(rf"id={rid} key=conc client=", svc.logs()), "nginx logged another key than the secret's"
+
+
 def test_mcp_needs_a_key_too_and_the_service_endpoints_do_not(keyed):
     svc, secrets, _, _ = keyed
     init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",

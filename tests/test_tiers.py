@@ -35,11 +35,7 @@ TIERS = {
 def svc(tmp_path_factory):
     """Two workers, the default tiers, a canary in the environment the pool starts with."""
     conf = config_with(str(tmp_path_factory.mktemp("conf")), workers=2, wall_time_s=20)
-    os.environ["PYEXEC_TEST_SECRET"] = CANARY
-    try:
-        service = Service(config=conf)
-    finally:
-        del os.environ["PYEXEC_TEST_SECRET"]
+    service = Service(config=conf, env={"PYEXEC_TEST_SECRET": CANARY})
     yield service
     stop_service(service)
 
@@ -61,8 +57,9 @@ def pool_processes(svc):
         parts = line.split(None, 3)
         if len(parts) == 4:
             rows[int(parts[0])] = (int(parts[1]), parts[2], parts[3])
-    master = [pid for pid, (ppid, comm, args) in rows.items()
-              if comm == "pyexec-master" and svc.run_dir in args]
+    # The master, not a child it has just forked that has not named itself yet.
+    named = {pid for pid, (ppid, comm, args) in rows.items() if comm == "pyexec-master" and svc.run_dir in args}
+    master = [pid for pid in named if rows[pid][0] not in named]
     assert len(master) == 1, master
     mine, grew = set(master), True
     while grew:
@@ -174,8 +171,11 @@ def test_one_interpreter_per_tier_and_one_fork_of_it_per_worker(svc):
     run(svc, "import sklearn\ndef main():\n    return 1\n")
     found = wait_for(lambda: hubs(svc) if len(hubs(svc)) == 4 else None, what="four interpreters")
     assert set(found) == {"", "numpy", "numpy pandas", BIG}, found
-    each = wait_for(lambda: (lambda f: f if sorted(f.values()) == sorted(list(found.values()) * 2) else None)(forkers(svc)),
-                    what="two forks of each interpreter (one per worker)")
+    def two_forks_of_each():
+        f = forkers(svc)  # {fork: its interpreter}
+        return f if sorted(f.values()) == sorted(list(found.values()) * 2) else None
+
+    each = wait_for(two_forks_of_each, what="two forks of each interpreter (one per worker)")
     assert len(each) == 8
 
 
