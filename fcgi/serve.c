@@ -9,7 +9,10 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <fastcgi.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,16 +306,63 @@ static void handle(FCGX_Request *req)
 
 /* ---- the worker's loop ----------------------------------------------------------------- */
 
-/* Idle: libfcgi's accept() is interrupted (the handler has no SA_RESTART) and, with shutdown
- * pending, FCGX_Accept_r() returns -1 instead of retrying. Busy: the request is finished
- * first. This handler used to _exit() at once when idle, but "idle" was only known from a
- * flag, and a connection accepted just before the signal was then dropped (a 502 during a
- * reload under load). */
+/* Stopping (SIGTERM from a reload or a drain, SIGINT) must never cut the request in hand.
+ * libfcgi reads and writes its connection with plain read()/write(), and takes an EINTR for a
+ * broken connection: a handler without SA_RESTART made a reload under load answer some
+ * requests 400 ("Request body ended after ...") or cut them (nginx: 502). So the handler
+ * restarts what it interrupts and only records the stop, and the worker waits for a
+ * connection in poll() on the listening socket and on a pipe the handler writes to: it never
+ * blocks in accept() (the listening socket is non-blocking; a connection another worker took
+ * first is EAGAIN), and a stop that comes while it serves is seen once the answer is sent. */
+static int stop_pipe[2] = { -1, -1 };
+
 static void on_term(int sig)
 {
         (void)sig;
+        int saved = errno;
         stop_requested = 1;
-        FCGX_ShutdownPending();
+        (void)!write(stop_pipe[1], "s", 1);
+        errno = saved;
+}
+
+static void handle_stop_signals(void)
+{
+        if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+                log_line("event=fatal reason=\"pipe2: %s\"", strerror(errno));
+                _exit(1);
+        }
+        struct sigaction sa = { .sa_handler = on_term, .sa_flags = SA_RESTART };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &(struct sigaction){ .sa_handler = SIG_IGN }, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        int flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL);
+        if (flags < 0 || fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) {
+                log_line("event=fatal reason=\"the listening socket: %s\"", strerror(errno));
+                _exit(1);
+        }
+}
+
+/* The next request, or false once the worker is to stop. */
+static bool accept_next(FCGX_Request *req)
+{
+        struct pollfd fds[2] = { { .fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN },
+                                 { .fd = stop_pipe[0], .events = POLLIN } };
+        while (!stop_requested) {
+                if (poll(fds, 2, -1) < 0 && errno != EINTR)
+                        return false;
+                if (stop_requested || !(fds[0].revents & POLLIN))
+                        continue;
+                int rc = FCGX_Accept_r(req);
+                if (rc >= 0)
+                        return true;
+                if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc != -ECONNABORTED) {
+                        log_line("event=fatal reason=\"accept: %s\"", strerror(-rc));
+                        return false;
+                }
+        }
+        return false;
 }
 
 void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot, const struct sb_hub *hub)
@@ -325,15 +375,10 @@ void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot,
         (void)prctl(PR_SET_NAME, "pyexec-worker");
         if (getppid() == 1)
                 _exit(0);
-        struct sigaction sa = { .sa_handler = on_term };
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGHUP, &(struct sigaction){ .sa_handler = SIG_IGN }, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        handle_stop_signals();
 
         FCGX_Request req;
-        if (FCGX_InitRequest(&req, 0, 0) != 0) {
+        if (FCGX_InitRequest(&req, FCGI_LISTENSOCK_FILENO, 0) != 0) {
                 log_line("event=fatal reason=\"FCGX_InitRequest failed\"");
                 _exit(1);
         }
@@ -348,9 +393,7 @@ void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot,
         }
         sb_provider_refill(provider);
         stats_set_state(stats, slot, SLOT_IDLE);
-        while (!stop_requested) {
-                if (FCGX_Accept_r(&req) < 0)
-                        break;
+        while (accept_next(&req)) {
                 stats_set_state(stats, slot, SLOT_BUSY);
                 handle(&req);
                 FCGX_Finish_r(&req);

@@ -235,3 +235,118 @@ def test_sigterm_while_the_pool_starts_stops_it():
         log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
     assert not stuck, f"the pool ignored a SIGTERM sent this many ms into its start: {stuck}"
+
+
+# ---- a worker told to stop finishes the request it holds ---------------------------------
+# nginx sends a request in pieces: the FastCGI records of its parameters, then its body. A
+# worker is told to stop (SIGTERM) by every reload and every drain, at any moment of a
+# request. Read over a raw FastCGI connection, so the test decides where the worker waits.
+
+def fcgi_record(kind, content=b"", request_id=1):
+    pad = -len(content) % 8
+    return bytes([1, kind, request_id >> 8, request_id & 255, len(content) >> 8, len(content) & 255, pad, 0]) \
+        + content + b"\0" * pad
+
+
+def fcgi_params(params):
+    out = b""
+    for name, value in params.items():
+        name, value = name.encode(), value.encode()
+        out += bytes([len(name)]) + (len(value).to_bytes(4, "big") if len(value) > 127 else bytes([len(value)]))
+        out += name + value
+    return out
+
+
+def fcgi_request_pieces(body):
+    params = {"REQUEST_METHOD": "POST", "PYEXEC_PATH": "/execute", "DOCUMENT_URI": "/execute",
+              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "REQUEST_ID": "raw"}
+    begin = fcgi_record(1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))  # FCGI_BEGIN_REQUEST, responder
+    return [begin, fcgi_record(4, fcgi_params(params)) + fcgi_record(4),
+            fcgi_record(5, body[:10]), fcgi_record(5, body[10:]) + fcgi_record(5)]
+
+
+def fcgi_response(sock, pause_before_reading=0.0):
+    time.sleep(pause_before_reading)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    out, i, ended = b"", 0, False
+    while i + 8 <= len(data):
+        kind, length, pad = data[i + 1], data[i + 4] << 8 | data[i + 5], data[i + 6]
+        if kind == 6:  # FCGI_STDOUT
+            out += data[i + 8:i + 8 + length]
+        ended |= kind == 3  # FCGI_END_REQUEST
+        i += 8 + length + pad
+    return out, ended
+
+
+def pool_workers(master_pid):
+    out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(master_pid)], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if line.split()[1] == "pyexec-worker"]
+
+
+def test_a_worker_told_to_stop_finishes_the_request_it_holds_wherever_it_waits():
+    """The 502s seen during reloads under load: a SIGTERM used to interrupt the worker's read of
+    a request (or its write of the answer), and libfcgi took the interrupted call for a broken
+    connection. Stopped while it waits for the parameters, for the body, or for the client to
+    read a large answer, a worker must still answer in full."""
+    import socket as socketlib
+    worker = os.path.join(os.environ.get("PYEXEC_BUILD", os.path.join(ROOT, "build")), "pyexec-worker")
+    run_dir = tempfile.mkdtemp(prefix="pyexec-rawstop-")
+    sock_path = os.path.join(run_dir, "pool.sock")
+    log = open(os.path.join(run_dir, "pool.log"), "wb")
+    proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", sock_path, "--", worker, "-w", "2"], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    big = 'def main():\n    print("x" * 900000)\n    return "big"\n'
+    small = 'def main():\n    return "small"\n'
+    failures = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(pool_workers(proc.pid)) < 2 or not os.path.exists(sock_path):
+            assert time.monotonic() < deadline and proc.poll() is None, open(log.name, "rb").read()[-2000:]
+            time.sleep(0.1)
+        time.sleep(1)  # the workers' sandboxes are prepared
+        for where, script, sent_before in (("waiting for the parameters", small, 1),
+                                           ("waiting for the body", small, 3),
+                                           ("writing a large answer", big, 4)):
+            pieces = fcgi_request_pieces(json.dumps({"script": script}).encode())
+            with socketlib.socket(socketlib.AF_UNIX) as s:
+                s.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 4096)
+                s.connect(sock_path)
+                s.settimeout(30)
+                for piece in pieces[:sent_before]:
+                    s.sendall(piece)
+                time.sleep(1.5 if sent_before == 4 else 0.3)  # the worker waits in read() / write()
+                stopped = pool_workers(proc.pid)
+                for pid in stopped:
+                    os.kill(pid, signal.SIGTERM)
+                time.sleep(0.3)
+                for piece in pieces[sent_before:]:
+                    s.sendall(piece)
+                out, ended = fcgi_response(s)
+            head, _, body = out.partition(b"\r\n\r\n")
+            try:
+                answer = json.loads(body)
+            except ValueError:
+                answer = {"cut after": len(body)}
+            want = {"result": "big", "stdout": "x" * 900000 + "\n"} if script is big else {"result": "small", "stdout": ""}
+            if not (ended and head.startswith(b"Status: 200") and answer == want):
+                failures.append((where, ended, head[:60], str(answer)[:200]))
+            deadline = time.monotonic() + 30
+            while set(pool_workers(proc.pid)) & set(stopped) or len(pool_workers(proc.pid)) < 2:
+                assert time.monotonic() < deadline, "the stopped workers were not replaced"
+                time.sleep(0.1)
+            time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert not failures, failures
