@@ -310,8 +310,9 @@ static void handle(FCGX_Request *req)
  * libfcgi reads and writes its connection with plain read()/write(), and takes an EINTR for a
  * broken connection: a handler without SA_RESTART made a reload under load answer some
  * requests 400 ("Request body ended after ...") or cut them (nginx: 502). So the handler
- * restarts what it interrupts and only records the stop, and the worker waits for a
- * connection in poll() on the listening socket and on a pipe the handler writes to: it never
+ * restarts what it interrupts and only records the stop; the stop signals are blocked while
+ * libfcgi accepts (its poll() for the first byte is never restarted); and the worker waits for
+ * a connection in poll() on the listening socket and on a pipe the handler writes to: it never
  * blocks in accept() (the listening socket is non-blocking; a connection another worker took
  * first is EAGAIN), and a stop that comes while it serves is seen once the answer is sent. */
 static int stop_pipe[2] = { -1, -1 };
@@ -354,7 +355,15 @@ static bool accept_next(FCGX_Request *req)
                         return false;
                 if (stop_requested || !(fds[0].revents & POLLIN))
                         continue;
+                /* libfcgi waits up to 2 s for a new connection's first byte in a poll() that no
+                 * SA_RESTART restarts, and closes the connection when it is interrupted. */
+                sigset_t stops, saved;
+                sigemptyset(&stops);
+                sigaddset(&stops, SIGTERM);
+                sigaddset(&stops, SIGINT);
+                sigprocmask(SIG_BLOCK, &stops, &saved);
                 int rc = FCGX_Accept_r(req);
+                sigprocmask(SIG_SETMASK, &saved, NULL);
                 if (rc >= 0)
                         return true;
                 if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc != -ECONNABORTED) {

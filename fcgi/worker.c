@@ -19,7 +19,9 @@
  *     (child subreaper) to be reaped. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fastcgi.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -165,6 +167,11 @@ static void spawn_monitor(void)
         pid_t pid = fork();
         if (pid == 0) {
                 sb_hub_in_child(hub, false);
+                /* The monitor answers on its own socket: the pool's (fd 0) is not its business. */
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup3(null, FCGI_LISTENSOCK_FILENO, 0) < 0)
+                        _exit(1);
+                (void)close(null);
                 monitor_main(monitor_fd, stats);
         }
         monitor_pid = pid;
