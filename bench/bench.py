@@ -8,9 +8,13 @@ replaces, as the seeds describe it: Flask + gunicorn (sync workers, as many as p
 namespace-sandboxed python3 per request (bench/seeds_app.py, bubblewrap standing in for nsjail;
 bench/seeds.py). Then, for several rounds, drives each with wrk (bench/post.lua) for three
 scripts — hello world, a small numpy computation, a small pandas DataFrame operation — at
-concurrency 1 and 4, alternating the three so that all see the same machine noise. Prints the
-medians over the rounds (req/s, p50, p99), the warm/cold and warm/seeds ratios and the issue's
-targets. Then the library table (bench/libraries.py): scipy, scikit-learn, matplotlib, seaborn
+concurrency 1 and 4, alternating the three so that all see the same machine noise; beside
+them the floor (bench/floor_load.py): a fork of a warm, unsandboxed python3 per request with no
+HTTP, at the same concurrency, whose req/s over the seeds' is the highest warm/seeds ratio a
+fork-per-request service reaches on this machine. Prints the medians over the rounds (req/s,
+p50, p99), the warm/cold, warm/seeds and floor/seeds ratios and the issue's targets, and where a
+warm request's time goes by phase (pyexec_sandbox_phase_seconds_total, read before and after
+each cell). Then the library table (bench/libraries.py): scipy, scikit-learn, matplotlib, seaborn
 and requests scripts, p50 at concurrency 1 against pyexec warm, each beside its floor (a fork of
 an unsandboxed python3 that has imported them all, bench/floor.py), with the target: within 10 ms
 of it. Then the pool's memory by part (PSS, bench/memory.py) and one request with `inputs`
@@ -67,6 +71,39 @@ LINE = re.compile(r"BENCH rps=(\S+) p50_ms=(\S+) p99_ms=(\S+) requests=(\d+) err
 
 
 INTERPRETERS = {}  # script -> what pyexec warm said ran it (X-Pyexec-Interpreter)
+PHASES = ("cgroup_create", "spawn_init", "root", "inject", "run", "teardown", "cgroup_remove")
+
+
+class FloorLoad:
+    """bench/floor_load.py, running: the load table's floor (no sandbox, no HTTP)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", "-I", os.path.join(ROOT, "bench", "floor_load.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            sys.exit("bench: bench/floor_load.py did not start")
+
+    def load(self, script, concurrency, seconds):
+        self.proc.stdin.write(json.dumps({"script": script, "concurrency": concurrency, "seconds": seconds}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline())
+        if "error" in answer:
+            sys.exit(f"bench: the floor failed: {answer['error']}")
+        return {"rps": answer["rps"], "p50_ms": float("nan"), "p99_ms": float("nan")}
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def phase_seconds(url):
+    """pyexec's per-phase counters and its answered requests, from /metrics."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {p: float(re.search(rf'^pyexec_sandbox_phase_seconds_total{{phase="{p}"}} (\S+)$', text, re.M).group(1))
+           for p in PHASES}
+    out["requests"] = float(re.search(r'^pyexec_execute_seconds_count (\S+)$', text, re.M).group(1))
+    return out
 
 
 def check(url, script, expected):
@@ -110,34 +147,68 @@ def write_bodies(tmp, services):
     return bodies
 
 
-def run_rounds(services, bodies, args):
-    """Every (script, mode, concurrency) once per round, the modes in turn; the medians."""
+def warm_cell(url, body, c, seconds):
+    """A wrk cell against pyexec warm, with its per-phase ms per request (from /metrics)."""
+    before = phase_seconds(url)
+    res = wrk(url, body, c, seconds)
+    after = phase_seconds(url)
+    n = max(after["requests"] - before["requests"], 1)
+    res.update({p: (after[p] - before[p]) * 1000 / n for p in PHASES})
+    return res
+
+
+def run_rounds(services, bodies, floor, args):
+    """Every (script, mode, concurrency) once per round, the modes in turn, then the floor; the
+    medians."""
     samples = {}  # (script, mode, c) -> [runs]
     for rnd in range(args.rounds):
         for name in SCRIPTS:
             for c in CONCURRENCY:
-                for mode in MODES:
-                    res = wrk(services[mode].url, bodies[name], c, args.seconds)
+                for mode in MODES + ["floor"]:
+                    if mode == "floor":
+                        res = floor.load(SCRIPTS[name][0], c, args.seconds)
+                    elif mode == "warm":
+                        res = warm_cell(services[mode].url, bodies[name], c, args.seconds)
+                    else:
+                        res = wrk(services[mode].url, bodies[name], c, args.seconds)
                     samples.setdefault((name, mode, c), []).append(res)
                     print(f"round {rnd + 1}/{args.rounds} {name:6} {mode:5} c={c}: {res['rps']:8.1f} req/s  "
                           f"p50 {res['p50_ms']:7.1f} ms  p99 {res['p99_ms']:7.1f} ms", flush=True)
-    return {k: {m: statistics.median(r[m] for r in runs) for m in ("rps", "p50_ms", "p99_ms")}
-            for k, runs in samples.items()}
+    return {k: {m: statistics.median(r[m] for r in runs) for m in runs[0]} for k, runs in samples.items()}
 
 
 def load_table(med):
-    """The wrk table, in markdown."""
-    cols = ([f"{m} req/s" for m in MODES] + [f"warm/{m}" for m in MODES[1:]]
+    """The wrk table, in markdown, with the floor's req/s and its ratio to the seeds' (the
+    highest warm/seeds any fork-per-request service could reach here)."""
+    cols = ([f"{m} req/s" for m in MODES + ["floor"]] + [f"warm/{m}" for m in MODES[1:]] + ["floor/seeds"]
             + [f"{m} p50 ms" for m in MODES] + [f"{m} p99 ms" for m in MODES])
     rows = ["| script | concurrency | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for name in SCRIPTS:
         for c in CONCURRENCY:
-            r = {m: med[(name, m, c)] for m in MODES}
-            cells = ([f"{r[m]['rps']:.1f}" for m in MODES]
-                     + [f"{r['warm']['rps'] / r[m]['rps']:.1f}x" if r[m]["rps"] else "n/a" for m in MODES[1:]]
+            r = {m: med[(name, m, c)] for m in MODES + ["floor"]}
+            cells = ([f"{r[m]['rps']:.1f}" for m in MODES + ["floor"]]
+                     + [f"{r[a]['rps'] / r[b]['rps']:.1f}x" if r[b]["rps"] else "n/a"
+                        for a, b in [("warm", m) for m in MODES[1:]] + [("floor", "seeds")]]
                      + [f"{r[m]['p50_ms']:.1f}" for m in MODES] + [f"{r[m]['p99_ms']:.1f}" for m in MODES])
             rows.append(f"| {name} | {c} | " + " | ".join(cells) + " |")
     return rows
+
+
+def phase_table(med):
+    """Where a warm request's time goes: each phase's wall ms per request, from /metrics. All but
+    run happen before or after the request (prefork, refill), on the same cores."""
+    rows = ["| script | concurrency | " + " | ".join(PHASES) + " | all | 1000 / req/s x workers |",
+            "|---|---|" + "---|" * (len(PHASES) + 2)]
+    for name in SCRIPTS:
+        for c in CONCURRENCY:
+            r = med[(name, "warm", c)]
+            cells = [f"{r[p]:.2f}" for p in PHASES] + [f"{sum(r[p] for p in PHASES):.2f}",
+                                                       f"{1000 / r['rps'] * WORKERS[0]:.2f}"]
+            rows.append(f"| {name} | {c} | " + " | ".join(cells) + " |")
+    return rows
+
+
+WORKERS = [4]  # set by main(): the pool's workers, for the table's last column
 
 
 def verdicts(med):
@@ -152,6 +223,10 @@ def verdicts(med):
                 other = med[(name, metric.split("/")[1], conc)]["rps"]
                 value = w["rps"] / other if other else float("inf")
                 ok, text = value >= bound, f"{name} {metric} req/s at c={conc} = {value:.1f}x (target >= {bound:g}x)"
+                ceiling = med[(name, "floor", conc)]["rps"] / other if other else float("inf")
+                text += f"; the floor's is {ceiling:.1f}x"
+                if not ok and ceiling < bound:
+                    text += ": below the target, which no fork per request reaches here"
             lines.append(f"- {'met' if ok else 'MISSED'}: {text}")
     return lines
 
@@ -172,7 +247,12 @@ def main():
         services["warm"] = Pyexec(workers=args.workers)
         services["cold"] = Pyexec(workers=args.workers, config=cold_config(tmp))
         services["seeds"] = Seeds(workers=args.workers)
-        med = run_rounds(services, write_bodies(tmp, services), args)
+        WORKERS[0] = args.workers
+        floor = FloorLoad()
+        try:
+            med = run_rounds(services, write_bodies(tmp, services), floor, args)
+        finally:
+            floor.stop()
         libs = libraries.measure(services["warm"].url, samples=args.samples)
         memory_text, _ = memory.table(memory.measure(services["warm"].run_dir), args.workers)
         batches = batch.measure(services["warm"].url)
@@ -187,7 +267,13 @@ def main():
             "architecture, Flask + gunicorn + one bubblewrap-sandboxed python3 per request (bench/seeds_app.py)."
             " pyexec warm ran them in the interpreters "
             + ", ".join(f"{n}: `{i}`" for n, i in INTERPRETERS.items()) + "."
+            " floor: no sandbox, no HTTP — a fork of a warm python3 that has run the script once, per request "
+            "(bench/floor_load.py)."
             "\n\n" + "\n".join(load_table(med)) + "\n\nTargets:\n" + "\n".join(verdicts(med)) + "\n\n"
+            + "Where a warm request's time goes: wall ms per request in each phase of its sandbox's life "
+            "(pyexec_sandbox_phase_seconds_total over the requests, medians of the rounds). Only run is "
+            "on the client's path; the others happen ahead of it or after the answer, on the same cores; "
+            "the last column is the workers' time per request.\n\n" + "\n".join(phase_table(med)) + "\n\n"
             + libraries.table(libs, samples=args.samples) + "\n\n" + memory_text + "\n\n"
             + batch.table(batches) + "\n")
     print("\n" + text)

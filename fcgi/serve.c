@@ -306,6 +306,15 @@ static void handle(FCGX_Request *req)
 
 /* ---- the worker's loop ----------------------------------------------------------------- */
 
+/* The sandboxes' phase timings, into the pool's counters (/metrics). */
+static void count_phases(void)
+{
+        uint64_t us[SB_PHASE_COUNT] = { 0 };
+        sb_phases_take(us);
+        for (int i = 0; i < SB_PHASE_COUNT; i++)
+                stats_add(&stats->phase_us[i], us[i]);
+}
+
 /* Stopping (SIGTERM from a reload or a drain, SIGINT) must never cut the request in hand.
  * libfcgi reads and writes its connection with plain read()/write(), and takes an EINTR for a
  * broken connection: a handler without SA_RESTART made a reload under load answer some
@@ -406,7 +415,9 @@ void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot,
                 stats_set_state(stats, slot, SLOT_BUSY);
                 handle(&req);
                 FCGX_Finish_r(&req);
+                count_phases();
                 sb_provider_refill(provider); /* with no client waiting */
+                count_phases();
                 stats_set_state(stats, slot, SLOT_IDLE);
         }
         sb_provider_free(provider);

@@ -310,6 +310,14 @@ int stats_render(const struct pool_stats *st, struct sbuf *out)
                                 (unsigned long long)load(&st->streams_aborted),
                                 __atomic_load_n(&st->sandbox_ok, __ATOMIC_RELAXED) ? 1 : 0);
         if (r == 0)
+                r = sbuf_puts(out, "# HELP pyexec_sandbox_phase_seconds_total Wall time the workers spent in each "
+                                   "phase of their sandboxes' lives (all but run happen ahead of or after the "
+                                   "request, while no client waits).\n"
+                                   "# TYPE pyexec_sandbox_phase_seconds_total counter\n");
+        for (int i = 0; i < SB_PHASE_COUNT && r == 0; i++)
+                r = sbuf_printf(out, "pyexec_sandbox_phase_seconds_total{phase=\"%s\"} %.6f\n", sb_phase_names[i],
+                                (double)load(&st->phase_us[i]) / 1e6);
+        if (r == 0)
                 r = sbuf_puts(out, "# HELP pyexec_worker_busy Per worker process: 1 while it runs a request.\n"
                                    "# TYPE pyexec_worker_busy gauge\n");
         for (int i = 0; i < POOL_MAX_SLOTS && r == 0; i++) {

@@ -51,6 +51,7 @@ struct pool_stats {
         uint64_t sandbox_failures;               /* sandboxes that could not be set up */
         uint64_t warm_fallbacks;                 /* scripts run cold because warm failed */
         uint64_t streams_aborted;                /* streaming clients that went away mid-run */
+        uint64_t phase_us[SB_PHASE_COUNT];       /* the workers' sandboxes, by phase (sandbox.h) */
         int32_t sandbox_ok;
         char sandbox_problem[512];
         uint32_t draining;

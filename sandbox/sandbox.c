@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -81,6 +82,41 @@ void sb_cgroups_sweep(void)
 
 /* ---- preparing ------------------------------------------------------------------------- */
 
+/* ---- phase timings ---------------------------------------------------------------------- */
+
+const char *const sb_phase_names[SB_PHASE_COUNT] = {
+        [SB_PHASE_CGROUP_CREATE] = "cgroup_create", [SB_PHASE_SPAWN_INIT] = "spawn_init", [SB_PHASE_ROOT] = "root",
+        [SB_PHASE_INJECT] = "inject",               [SB_PHASE_RUN] = "run",               [SB_PHASE_TEARDOWN] = "teardown",
+        [SB_PHASE_CGROUP_REMOVE] = "cgroup_remove",
+};
+
+static uint64_t phase_us[SB_PHASE_COUNT]; /* since the last sb_phases_take() */
+
+static long long now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Ends a phase that began at *since, and begins the next one there. */
+static void phase_done(enum sb_phase ph, long long *since)
+{
+        long long now = now_us();
+        phase_us[ph] += (uint64_t)(now - *since);
+        *since = now;
+}
+
+void sb_phases_take(uint64_t us[SB_PHASE_COUNT])
+{
+        for (int i = 0; i < SB_PHASE_COUNT; i++) {
+                us[i] += phase_us[i];
+                phase_us[i] = 0;
+        }
+}
+
+/* ---- a sandbox's life ------------------------------------------------------------------- */
+
 static void kill_init(struct sb_prepared *p)
 {
         if (p->ends.pidfd >= 0)
@@ -103,10 +139,13 @@ void sb_discard(struct sb_prepared *p)
 {
         if (!p->active)
                 return;
+        long long t = now_us();
         kill_init(p);
         wait_init_gone(p);
         sb_parent_ends_close(&p->ends);
+        phase_done(SB_PHASE_TEARDOWN, &t);
         sb_cgroup_destroy(&p->cg);
+        phase_done(SB_PHASE_CGROUP_REMOVE, &t);
         p->active = false;
 }
 
@@ -123,12 +162,15 @@ bool sb_prepared_usable(const struct sb_prepared *p)
 static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote, struct sb_child_ends *kept,
                                  const int *cgroup_fds, int ncgroups, char *err, size_t errlen)
 {
+        long long t = now_us();
         struct pollfd pfd = { .fd = p->ends.ready_rd, .events = POLLIN };
         int r;
         while ((r = poll(&pfd, 1, READY_TIMEOUT_MS)) < 0 && errno == EINTR)
                 ;
         char byte;
-        if (r <= 0 || read(p->ends.ready_rd, &byte, 1) != 1) {
+        bool ready = r > 0 && read(p->ends.ready_rd, &byte, 1) == 1;
+        phase_done(SB_PHASE_ROOT, &t);
+        if (!ready) {
                 /* Init failed (and said why on the set-up pipe, now at EOF with our copy of its
                  * write end closed), or hangs. */
                 sb_child_ends_close(kept);
@@ -141,7 +183,10 @@ static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote
                 return r == 0 ? -ETIMEDOUT : -EPIPE;
         }
         pid_t script;
-        return sb_zygote_inject(zygote, &p->limits, p->where.share_caller_netns, p->ends.pidfd, kept, cgroup_fds, ncgroups, &script, err, errlen);
+        r = sb_zygote_inject(zygote, &p->limits, p->where.share_caller_netns, p->ends.pidfd, kept, cgroup_fds,
+                             ncgroups, &script, err, errlen);
+        phase_done(SB_PHASE_INJECT, &t);
+        return r;
 }
 
 int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where, struct sb_zygote *zygote,
@@ -159,11 +204,13 @@ int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where,
                          "scripts from running on rlimits alone", sb_cgroups_problem());
                 return -ENOTSUP;
         }
+        long long t = now_us();
         if (sb_cgroups_enabled()) {
                 r = sb_cgroup_create(&p->cg, limits, err, errlen);
                 if (r < 0)
                         return r;
         }
+        phase_done(SB_PHASE_CGROUP_CREATE, &t);
         r = sb_spawn_init(limits, where, zygote != NULL, &p->init, &p->ends, &kept, err, errlen);
         if (r < 0) {
                 sb_cgroup_destroy(&p->cg);
@@ -187,6 +234,7 @@ int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where,
                 r = -EPIPE;
                 snprintf(err, errlen, "starting the sandbox's init: it died");
         }
+        phase_done(SB_PHASE_SPAWN_INIT, &t);
         if (r == 0 && zygote)
                 r = inject_script_process(p, zygote, &kept, cgroup_fds, ncgroups, err, errlen);
         for (int i = 0; i < ncgroups; i++)
@@ -442,7 +490,9 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
                 kill_init(p);
                 return r;
         }
+        long long t = now_us();
         r = collect(p, job, in.data, in.len, &st);
+        phase_done(SB_PHASE_RUN, &t);
         sbuf_free(&in);
         /* Whatever is left of the sandbox dies now; sb_discard() waits for it and removes the
          * cgroup, which the caller may leave until after it has answered. */

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util.h"
@@ -235,6 +236,25 @@ int sb_probe(const struct sb_config *cfg, char *problem, size_t len);
  * "1.24.2", ...}} (lowercase distribution names; those not installed are left out). 0, or
  * -errno with the reason in err. Stops the caller's init factory afterwards, as sb_probe(). */
 int sb_inventory(const struct sb_config *cfg, struct sbuf *json, char *err, size_t errlen);
+
+/* ---- where the time goes ------------------------------------------------------------------ */
+
+/* The phases of a sandbox's life, timed (wall clock) by the process that makes and runs it:
+ * per-phase timings for /metrics, and for make bench's table of where a request's time goes. */
+enum sb_phase {
+        SB_PHASE_CGROUP_CREATE, /* making its cgroups and setting their limits */
+        SB_PHASE_SPAWN_INIT,    /* cloning its init into new namespaces, moving it into the cgroups */
+        SB_PHASE_ROOT,          /* init building the root and dropping privileges, until ready (warm) */
+        SB_PHASE_INJECT,        /* the interpreter forking the script's process into it (warm) */
+        SB_PHASE_RUN,           /* the job: script in, output and result out (the client waits) */
+        SB_PHASE_TEARDOWN,      /* killing it and waiting until every process of it is gone */
+        SB_PHASE_CGROUP_REMOVE, /* removing its cgroups */
+        SB_PHASE_COUNT
+};
+extern const char *const sb_phase_names[SB_PHASE_COUNT];
+
+/* Adds to us[] the microseconds this process spent in each phase since the last call. */
+void sb_phases_take(uint64_t us[SB_PHASE_COUNT]);
 
 /* ---- the pool's interpreters (hub.c) ------------------------------------------------------ */
 

@@ -144,7 +144,10 @@ def test_an_unauthenticated_request_is_refused_before_its_body_and_never_reaches
     time.sleep(0.3)
     pool_lines = [l for l in svc.logs().splitlines() if f"id={rid}" in l and "kind=" in l]
     assert not pool_lines, pool_lines
-    assert re.search(rf"id={rid} key=- .* status=401 ", svc.logs()), "no access log line of the 401"
+    deadline = time.monotonic() + 5  # nginx writes its line once the answer has gone
+    while not re.search(rf"id={rid} key=- .* status=401 ", svc.logs()):
+        assert time.monotonic() < deadline, "no access log line of the 401"
+        time.sleep(0.05)
 
 
 def test_a_keys_rate_and_burst_then_served_again_after_the_wait(keyed):
@@ -186,11 +189,14 @@ def test_the_key_id_labels_the_log_lines_and_the_metrics(keyed):
     status, headers, _ = post(svc.url, secret=secrets["alice"])
     assert status == 200
     rid = headers["x-request-id"]
-    deadline = time.monotonic() + 2
+    # Each log line is written after the answer went out, nginx's last: wait for both.
+    deadline = time.monotonic() + 5
     while not re.search(rf"id={rid} key=alice method=POST .*kind=ok", svc.logs()):
         assert time.monotonic() < deadline, "no pool log line with the key"
         time.sleep(0.05)
-    assert re.search(rf"id={rid} key=alice client=", svc.logs()), "no nginx log line with the key"
+    while not re.search(rf"id={rid} key=alice client=", svc.logs()):
+        assert time.monotonic() < deadline, "no nginx log line with the key"
+        time.sleep(0.05)
     metrics = request(svc.url, "GET", "/metrics")[2].decode()
     counts = {m.group(1, 2): int(m.group(3)) for m in
               re.finditer(r'^pyexec_requests_total\{key="([^"]+)",outcome="([a-z_]+)"\} (\d+)$', metrics, re.M)}

@@ -210,6 +210,20 @@ def test_metrics_counts_and_is_loopback_only(small_pool):
         before['pyexec_requests_total{outcome="syntax_error"}'] + 1
     assert after['pyexec_execute_seconds_count'] == before['pyexec_execute_seconds_count'] + 2
     assert sum(after[f'pyexec_workers{{state="{s}"}}'] for s in ("idle", "busy", "starting")) == 2
+    # Where the time goes, by phase of the sandboxes' lives: a script ran, so time was spent
+    # running it; the sandbox it used was made and then torn down after the answer (refill).
+    # They are counted once the answer has gone: wait for them.
+    phases = ("cgroup_create", "spawn_init", "root", "inject", "run", "teardown", "cgroup_remove")
+    name = 'pyexec_sandbox_phase_seconds_total{{phase="{}"}}'.format
+    deadline = time.monotonic() + 5
+    while True:
+        now = metrics(url)
+        grown = {p: now[name(p)] - before[name(p)] for p in phases}
+        if grown["run"] > 0 and grown["teardown"] > 0 and grown["cgroup_remove"] > 0 and grown["spawn_init"] > 0:
+            break
+        assert time.monotonic() < deadline, f"a phase of the sandboxes' lives was not counted: {grown}"
+        time.sleep(0.05)
+    assert all(v >= 0 for v in grown.values()), grown
     # nginx lets only 127.0.0.1 and ::1 read /metrics: from another address it is a JSON 403.
     status, _, raw = request(url, "GET", "/metrics", timeout=10, source="127.0.0.2")
     assert status == 403 and json.loads(raw)["error_kind"] == "forbidden"
