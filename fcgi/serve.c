@@ -12,11 +12,11 @@
 #include <fastcgi.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -321,10 +321,14 @@ static void count_phases(void)
  * requests 400 ("Request body ended after ...") or cut them (nginx: 502). So the handler
  * restarts what it interrupts and only records the stop; the stop signals are blocked while
  * libfcgi accepts (its poll() for the first byte is never restarted); and the worker waits for
- * a connection in poll() on the listening socket and on a pipe the handler writes to: it never
- * blocks in accept() (the listening socket is non-blocking; a connection another worker took
- * first is EAGAIN), and a stop that comes while it serves is seen once the answer is sent. */
+ * a connection in epoll on the listening socket and on a pipe the handler writes to, never in
+ * accept() (the listening socket is non-blocking; a connection another worker took first is
+ * EAGAIN). EPOLLEXCLUSIVE wakes one idle worker per connection, as a blocking accept() did,
+ * and a worker woken for a connection takes it even when told to stop at the same moment, so
+ * that no connection waits for a worker that will never look. A stop that comes while it
+ * serves is seen once the answer is sent. */
 static int stop_pipe[2] = { -1, -1 };
+static int waiter = -1; /* the epoll instance: the listening socket and the stop pipe */
 
 static void on_term(int sig)
 {
@@ -337,8 +341,14 @@ static void on_term(int sig)
 
 static void handle_stop_signals(void)
 {
-        if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-                log_line("event=fatal reason=\"pipe2: %s\"", strerror(errno));
+        int flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL);
+        struct epoll_event listen_ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+        struct epoll_event stop_ev = { .events = EPOLLIN, .data.u32 = 1 };
+        if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0 || (waiter = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+            epoll_ctl(waiter, EPOLL_CTL_ADD, FCGI_LISTENSOCK_FILENO, &listen_ev) < 0 ||
+            epoll_ctl(waiter, EPOLL_CTL_ADD, stop_pipe[0], &stop_ev) < 0 || flags < 0 ||
+            fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) {
+                log_line("event=fatal reason=\"waiting for connections: %s\"", strerror(errno));
                 _exit(1);
         }
         struct sigaction sa = { .sa_handler = on_term, .sa_flags = SA_RESTART };
@@ -347,37 +357,41 @@ static void handle_stop_signals(void)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGHUP, &(struct sigaction){ .sa_handler = SIG_IGN }, NULL);
         signal(SIGPIPE, SIG_IGN);
-        int flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL);
-        if (flags < 0 || fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) {
-                log_line("event=fatal reason=\"the listening socket: %s\"", strerror(errno));
-                _exit(1);
-        }
+}
+
+/* libfcgi's accept, with the stop signals held back (above). 1: a request; 0: none after all
+ * (another worker took it); -1: the worker cannot go on. */
+static int accept_one(FCGX_Request *req)
+{
+        sigset_t stops, saved;
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGTERM);
+        sigaddset(&stops, SIGINT);
+        sigprocmask(SIG_BLOCK, &stops, &saved);
+        int rc = FCGX_Accept_r(req);
+        sigprocmask(SIG_SETMASK, &saved, NULL);
+        if (rc >= 0)
+                return 1;
+        if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR || rc == -ECONNABORTED)
+                return 0;
+        log_line("event=fatal reason=\"accept: %s\"", strerror(-rc));
+        return -1;
 }
 
 /* The next request, or false once the worker is to stop. */
 static bool accept_next(FCGX_Request *req)
 {
-        struct pollfd fds[2] = { { .fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN },
-                                 { .fd = stop_pipe[0], .events = POLLIN } };
         while (!stop_requested) {
-                if (poll(fds, 2, -1) < 0 && errno != EINTR)
+                struct epoll_event ev[2];
+                int n = epoll_wait(waiter, ev, 2, -1);
+                if (n < 0 && errno != EINTR)
                         return false;
-                if (stop_requested || !(fds[0].revents & POLLIN))
-                        continue;
-                /* libfcgi waits up to 2 s for a new connection's first byte in a poll() that no
-                 * SA_RESTART restarts, and closes the connection when it is interrupted. */
-                sigset_t stops, saved;
-                sigemptyset(&stops);
-                sigaddset(&stops, SIGTERM);
-                sigaddset(&stops, SIGINT);
-                sigprocmask(SIG_BLOCK, &stops, &saved);
-                int rc = FCGX_Accept_r(req);
-                sigprocmask(SIG_SETMASK, &saved, NULL);
-                if (rc >= 0)
-                        return true;
-                if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc != -ECONNABORTED) {
-                        log_line("event=fatal reason=\"accept: %s\"", strerror(-rc));
-                        return false;
+                for (int i = 0; i < n; i++) {
+                        if (ev[i].data.u32 != 0)
+                                continue;
+                        int r = accept_one(req);
+                        if (r != 0)
+                                return r > 0;
                 }
         }
         return false;

@@ -289,14 +289,16 @@ def pool_workers(master_pid):
 
 
 def waiting_for_a_connection(pid):
-    """Whether the worker is blocked in its wait for a connection: poll() on the listening socket
-    and its stop pipe (2 descriptors, no timeout), or, as workers did before, accept()."""
+    """Whether the worker is blocked in its wait for a connection: epoll_wait() (232, or 281,
+    epoll_pwait) for at most 2 events and without a timeout, or, as workers did before, accept()
+    (43). Not libfcgi's poll() (7) for a new connection's first byte."""
     try:
         with open(f"/proc/{pid}/syscall") as f:
             call = f.read().split()
     except OSError:
         return False
-    return call[:1] == ["43"] or (call[:1] == ["7"] and call[2] == "0x2" and call[3] in ("0xffffffff", "0xffffffffffffffff"))
+    forever = ("0xffffffff", "0xffffffffffffffff")
+    return call[:1] == ["43"] or (call[:1] in (["232"], ["281"]) and call[3] == "0x2" and call[4] in forever)
 
 
 def wait_all_idle(master_pid, count, within=30):
