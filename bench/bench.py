@@ -53,6 +53,8 @@ SCRIPTS = {
                "    return {str(k): int(v) for k, v in df.groupby('k')['v'].sum().items()}\n",
                {"0": 570, "1": 590, "2": 610}),
 }
+# What the floor's interpreter imports for each script: what pyexec's tier for it has.
+FLOOR_IMPORTS = {"hello": [], "numpy": ["numpy"], "pandas": ["numpy", "pandas"]}
 CONCURRENCY = [1, 4]
 MODES = ["warm", "cold", "seeds"]
 # The issue's targets: (script, metric, concurrency or None for each, bound); a ratio is warm's
@@ -77,8 +79,8 @@ PHASES = ("cgroup_create", "spawn_init", "root", "inject", "run", "teardown", "c
 class FloorLoad:
     """bench/floor_load.py, running: the load table's floor (no sandbox, no HTTP)."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen(["/usr/bin/python3", "-I", os.path.join(ROOT, "bench", "floor_load.py")],
+    def __init__(self, modules):
+        self.proc = subprocess.Popen(["/usr/bin/python3", "-I", os.path.join(ROOT, "bench", "floor_load.py"), *modules],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "ready":
             sys.exit("bench: bench/floor_load.py did not start")
@@ -157,7 +159,7 @@ def warm_cell(url, body, c, seconds):
     return res
 
 
-def run_rounds(services, bodies, floor, args):
+def run_rounds(services, bodies, floors, args):
     """Every (script, mode, concurrency) once per round, the modes in turn, then the floor; the
     medians."""
     samples = {}  # (script, mode, c) -> [runs]
@@ -166,7 +168,7 @@ def run_rounds(services, bodies, floor, args):
             for c in CONCURRENCY:
                 for mode in MODES + ["floor"]:
                     if mode == "floor":
-                        res = floor.load(SCRIPTS[name][0], c, args.seconds)
+                        res = floors[name].load(SCRIPTS[name][0], c, args.seconds)
                     elif mode == "warm":
                         res = warm_cell(services[mode].url, bodies[name], c, args.seconds)
                     else:
@@ -248,11 +250,12 @@ def main():
         services["cold"] = Pyexec(workers=args.workers, config=cold_config(tmp))
         services["seeds"] = Seeds(workers=args.workers)
         WORKERS[0] = args.workers
-        floor = FloorLoad()
+        floors = {name: FloorLoad(FLOOR_IMPORTS[name]) for name in SCRIPTS}
         try:
-            med = run_rounds(services, write_bodies(tmp, services), floor, args)
+            med = run_rounds(services, write_bodies(tmp, services), floors, args)
         finally:
-            floor.stop()
+            for floor in floors.values():
+                floor.stop()
         libs = libraries.measure(services["warm"].url, samples=args.samples)
         memory_text, _ = memory.table(memory.measure(services["warm"].run_dir), args.workers)
         batches = batch.measure(services["warm"].url)
@@ -267,8 +270,8 @@ def main():
             "architecture, Flask + gunicorn + one bubblewrap-sandboxed python3 per request (bench/seeds_app.py)."
             " pyexec warm ran them in the interpreters "
             + ", ".join(f"{n}: `{i}`" for n, i in INTERPRETERS.items()) + "."
-            " floor: no sandbox, no HTTP — a fork of a warm python3 that has run the script once, per request "
-            "(bench/floor_load.py)."
+            " floor: no sandbox, no HTTP — a fork of a warm python3 that has imported what the tier has and run "
+            "the script once, per request (bench/floor_load.py)."
             "\n\n" + "\n".join(load_table(med)) + "\n\nTargets:\n" + "\n".join(verdicts(med)) + "\n\n"
             + "Where a warm request's time goes: wall ms per request in each phase of its sandbox's life "
             "(pyexec_sandbox_phase_seconds_total over the requests, medians of the rounds). Only run is "

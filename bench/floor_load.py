@@ -6,18 +6,18 @@ At concurrency c, c drivers (forks of the warm process) do that in a loop for th
 wrk cell. The floor's req/s over the seeds' is the highest warm/seeds ratio any sandboxing
 service built on a fork per request could reach here.
 
-Run by bench.py as `/usr/bin/python3 -I bench/floor_load.py`. Imports numpy and pandas, prints
-"ready", then answers each stdin line {"script", "concurrency", "seconds"} with one JSON line:
-{"rps": ..., "requests": ...} or {"error": ...}.
+Run by bench.py as `/usr/bin/python3 -I bench/floor_load.py [MODULE...]`, one for each of the
+load table's scripts with what pyexec's interpreter for it has imported (none for hello: a fork
+of a bigger interpreter costs more). Imports them, prints "ready", then answers each stdin line
+{"script", "concurrency", "seconds"} with one JSON line: {"rps": ..., "requests": ...} or
+{"error": ...}.
 """
 import gc
+import importlib
 import json
 import os
 import sys
 import time
-
-import numpy  # noqa: F401  (the load table's scripts use numpy and pandas)
-import pandas  # noqa: F401
 
 
 def request(script):
@@ -91,6 +91,8 @@ def load(script, concurrency, seconds):
 
 
 def main():
+    for module in sys.argv[1:]:
+        importlib.import_module(module)
     print("ready", flush=True)
     for line in sys.stdin:
         ask = json.loads(line)
