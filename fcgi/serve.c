@@ -339,7 +339,8 @@ static void on_term(int sig)
         errno = saved;
 }
 
-static void handle_stop_signals(void)
+/* The wait for a connection or a stop (above), and the signals. */
+static void prepare_waiting(void)
 {
         int flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL);
         struct epoll_event listen_ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
@@ -407,7 +408,7 @@ void serve_main(const struct sb_config *cfg, struct pool_stats *st, int my_slot,
         (void)prctl(PR_SET_NAME, "pyexec-worker");
         if (getppid() == 1)
                 _exit(0);
-        handle_stop_signals();
+        prepare_waiting();
 
         FCGX_Request req;
         if (FCGX_InitRequest(&req, FCGI_LISTENSOCK_FILENO, 0) != 0) {

@@ -81,18 +81,7 @@ static ssize_t receive(struct sb_init_request *req, int *slot)
 
 static void reply(const struct sb_init_reply *r, int pidfd)
 {
-        char control[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { (void *)r, sizeof(*r) };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (pidfd >= 0) {
-                memset(control, 0, sizeof(control));
-                msg.msg_control = control;
-                msg.msg_controllen = sizeof(control);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-                *c = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
-                memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-        }
-        (void)sendmsg(SB_FACTORY_CONTROL_FD, &msg, MSG_NOSIGNAL);
+        (void)send_with_fds(SB_FACTORY_CONTROL_FD, r, sizeof(*r), &pidfd, pidfd >= 0 ? 1 : 0, 0);
 }
 
 static int factory_main(void)

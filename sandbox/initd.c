@@ -111,19 +111,9 @@ static int send_request(int flags, bool inject, const int *fds)
                         req.slots |= 1u << i;
                         sent[n++] = fds[i];
                 }
-        char control[CMSG_SPACE(sizeof(sent))];
-        memset(control, 0, sizeof(control));
-        struct iovec iov = { &req, sizeof(req) };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                              .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        *c = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n), .cmsg_level = SOL_SOCKET,
-                               .cmsg_type = SCM_RIGHTS };
-        memcpy(CMSG_DATA(c), sent, sizeof(int) * (size_t)n);
-        ssize_t w;
-        while ((w = sendmsg(factory.sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-                ;
-        return w == (ssize_t)sizeof(req) ? 0 : w < 0 ? -errno : -EPROTO;
+        _Static_assert(SB_INIT_SLOTS <= SEND_FDS_MAX, "a request's descriptors fit one message");
+        ssize_t w = send_with_fds(factory.sock, &req, sizeof(req), sent, (size_t)n, 0);
+        return w == (ssize_t)sizeof(req) ? 0 : w < 0 ? (int)w : -EPROTO;
 }
 
 static int receive_reply(struct sb_init_reply *r, int *pidfd)

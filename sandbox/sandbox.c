@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -80,8 +79,6 @@ void sb_cgroups_sweep(void)
                 sb_cgroup_remove_stale();
 }
 
-/* ---- preparing ------------------------------------------------------------------------- */
-
 /* ---- phase timings ---------------------------------------------------------------------- */
 
 const char *const sb_phase_names[SB_PHASE_COUNT] = {
@@ -92,17 +89,10 @@ const char *const sb_phase_names[SB_PHASE_COUNT] = {
 
 static uint64_t phase_us[SB_PHASE_COUNT]; /* since the last sb_phases_take() */
 
-static long long now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Ends a phase that began at *since, and begins the next one there. */
 static void phase_done(enum sb_phase ph, long long *since)
 {
-        long long now = now_us();
+        long long now = monotonic_us();
         phase_us[ph] += (uint64_t)(now - *since);
         *since = now;
 }
@@ -115,7 +105,7 @@ void sb_phases_take(uint64_t us[SB_PHASE_COUNT])
         }
 }
 
-/* ---- a sandbox's life ------------------------------------------------------------------- */
+/* ---- preparing ------------------------------------------------------------------------- */
 
 static void kill_init(struct sb_prepared *p)
 {
@@ -139,7 +129,7 @@ void sb_discard(struct sb_prepared *p)
 {
         if (!p->active)
                 return;
-        long long t = now_us();
+        long long t = monotonic_us();
         kill_init(p);
         wait_init_gone(p);
         sb_parent_ends_close(&p->ends);
@@ -162,7 +152,7 @@ bool sb_prepared_usable(const struct sb_prepared *p)
 static int inject_script_process(struct sb_prepared *p, struct sb_zygote *zygote, struct sb_child_ends *kept,
                                  const int *cgroup_fds, int ncgroups, char *err, size_t errlen)
 {
-        long long t = now_us();
+        long long t = monotonic_us();
         struct pollfd pfd = { .fd = p->ends.ready_rd, .events = POLLIN };
         int r;
         while ((r = poll(&pfd, 1, READY_TIMEOUT_MS)) < 0 && errno == EINTR)
@@ -204,7 +194,7 @@ int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where,
                          "scripts from running on rlimits alone", sb_cgroups_problem());
                 return -ENOTSUP;
         }
-        long long t = now_us();
+        long long t = monotonic_us();
         if (sb_cgroups_enabled()) {
                 r = sb_cgroup_create(&p->cg, limits, err, errlen);
                 if (r < 0)
@@ -490,7 +480,7 @@ int sb_execute(struct sb_prepared *p, const struct sb_job *job, struct sb_outcom
                 kill_init(p);
                 return r;
         }
-        long long t = now_us();
+        long long t = monotonic_us();
         r = collect(p, job, in.data, in.len, &st);
         phase_done(SB_PHASE_RUN, &t);
         sbuf_free(&in);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 int write_all(int fd, const void *buf, size_t len)
@@ -23,6 +24,28 @@ int write_all(int fd, const void *buf, size_t len)
                 len -= (size_t)n;
         }
         return 0;
+}
+
+ssize_t send_with_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds, int flags)
+{
+        if (nfds > SEND_FDS_MAX)
+                return -EINVAL;
+        char control[CMSG_SPACE(sizeof(int) * SEND_FDS_MAX)];
+        memset(control, 0, sizeof(control));
+        struct iovec iov = { (void *)data, len };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (nfds) {
+                msg.msg_control = control;
+                msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+                *c = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int) * nfds), .cmsg_level = SOL_SOCKET,
+                                       .cmsg_type = SCM_RIGHTS };
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+        }
+        ssize_t n;
+        while ((n = sendmsg(sock, &msg, flags | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+                ;
+        return n < 0 ? -errno : n;
 }
 
 ssize_t read_all(int fd, void *buf, size_t len)
@@ -125,4 +148,11 @@ long long monotonic_ms(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long monotonic_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

@@ -27,6 +27,11 @@ static inline void closep(int *fd)
 int write_all(int fd, const void *buf, size_t len);
 /* Reads until EOF or len bytes. Returns the byte count or -errno. */
 ssize_t read_all(int fd, void *buf, size_t len);
+/* Sends len bytes of data as one message on sock with the descriptors fds[0..nfds) (at most
+ * SEND_FDS_MAX; none: a plain message), retrying on EINTR; flags as sendmsg()'s, plus
+ * MSG_NOSIGNAL. The bytes sent, or -errno. */
+#define SEND_FDS_MAX 16
+ssize_t send_with_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds, int flags);
 
 /* A growable byte buffer, always NUL-terminated so it can be used as a C string.
  * The owner frees data with sbuf_free(). */
@@ -47,7 +52,8 @@ int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(prin
  * /proc and cgroup control files, small files of the sandbox's root. 0 or -errno. */
 int write_text_file(const char *path, int flags, const char *text);
 
-/* Milliseconds from CLOCK_MONOTONIC. */
+/* Milliseconds, and microseconds, from CLOCK_MONOTONIC. */
 long long monotonic_ms(void);
+long long monotonic_us(void);
 
 #endif

@@ -165,18 +165,9 @@ int sb_zygote_connect(struct sb_zygote *z, int door, char *err, size_t errlen)
                 return -e;
         }
         int fds[2] = { sv[1], netns };
-        char byte = 'c', control[CMSG_SPACE(sizeof(fds))];
-        memset(control, 0, sizeof(control));
-        struct iovec iov = { &byte, 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        *c = (struct cmsghdr){ .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS, .cmsg_len = CMSG_LEN(sizeof(fds)) };
-        memcpy(CMSG_DATA(c), fds, sizeof(fds));
-        ssize_t n;
-        while ((n = sendmsg(door, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
-                ;
+        ssize_t n = send_with_fds(door, "c", 1, fds, 2, MSG_DONTWAIT);
         (void)close(netns);
-        int e = n == 1 ? 0 : n < 0 ? errno : EPROTO;
+        int e = n == 1 ? 0 : n < 0 ? (int)-n : EPROTO;
         (void)close(sv[1]);
         z->sock = sv[0];
         if (e) {
@@ -201,22 +192,10 @@ int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, bool share_
                                        [ZY_FD_STATUS] = ends->status_wr };
         for (int i = 0; i < ncgroups && i < SB_CG_COUNT; i++)
                 fds[ZY_FD_CGROUPS + i] = cgroup_fds[i];
-        size_t nfds = (size_t)ZY_FD_CGROUPS + (size_t)ncgroups;
-        char control[CMSG_SPACE(sizeof(fds))];
-        memset(control, 0, sizeof(control));
-        struct iovec iov = { &req, sizeof(req) };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                              .msg_controllen = CMSG_SPACE(sizeof(int) * nfds) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-        ssize_t n;
-        while ((n = sendmsg(z->sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-                ;
+        _Static_assert(ZY_INJECT_FDS_MAX <= SEND_FDS_MAX, "a request's descriptors fit one message");
+        ssize_t n = send_with_fds(z->sock, &req, sizeof(req), fds, (size_t)ZY_FD_CGROUPS + (size_t)ncgroups, 0);
         if (n != (ssize_t)sizeof(req)) {
-                int e = n < 0 ? errno : EPROTO;
+                int e = n < 0 ? (int)-n : EPROTO;
                 snprintf(err, errlen, "asking the zygote for a script process: %s", strerror(e));
                 return -e;
         }
