@@ -91,6 +91,9 @@ static int factory_main(void)
         (void)prctl(PR_SET_NAME, "pyexec-initd");
         if (sb_seccomp_load(SB_FACTORY_SECCOMP_FD) < 0)
                 return 1; /* the caller sees EOF and says so */
+        /* Without it (no CAP_SYS_ADMIN), each init builds its own root: slower, as safe. */
+        char why[300];
+        (void)sb_root_template_prepare(why, sizeof(why));
         for (;;) {
                 struct sb_init_request req;
                 int slot[SB_INIT_SLOTS];

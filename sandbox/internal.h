@@ -202,6 +202,9 @@ __attribute__((noreturn)) void sb_init_main(struct sb_child_ctx *ctx);
 /* Builds the sandbox's root file system and pivots into it (mounts.c). Called by init as uid
  * 0 of the new user namespace. 0, or -errno with the failing step in err. */
 int sb_setup_root(const struct sb_limits *limits, char *err, size_t errlen);
+/* In the init factory, once: the template every init's root is bound from (mounts.c). 0, or
+ * -errno with why set, and then each init builds its root itself. */
+int sb_root_template_prepare(char *why, size_t whylen);
 
 /* Compiles the seccomp filter once per process (seccomp.c); the sandboxes it clones inherit
  * the program. 0 or -errno. */

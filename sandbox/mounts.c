@@ -1,8 +1,7 @@
 /* mounts.c — the sandbox's root file system.
  *
- * Built fresh for every request by init, as uid 0 of its own user namespace, inside its own
- * mount namespace (so nothing here is visible to the host or to other sandboxes, and all of it
- * disappears with the namespace):
+ * Each sandbox's init makes it in its own mount namespace (so nothing here is visible to the
+ * host or to other sandboxes, and all of it disappears with the namespace):
  *
  *   /            tmpfs, read-only once built
  *   /usr         read-only binds of the host's /usr/bin, /usr/lib, /usr/lib64 and /usr/share
@@ -15,10 +14,16 @@
  *   /dev         null, zero, random, urandom (binds of the host's nodes), fd symlinks, shm -> /tmp
  *   /tmp         tmpfs private to the request, size- and inode-limited, nosuid, nodev
  *
- * Then pivot_root into it and detach the old root. Every bind is nosuid and nodev. */
+ * Then pivot_root into it and detach the old root. Every bind is nosuid and nodev.
+ *
+ * All but /proc and /tmp is the same for every sandbox: the init factory builds it once, the
+ * template (see below), and each init binds the whole of it with one call and adds its own
+ * /proc and /tmp. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -209,15 +214,13 @@ static int setup_usr(char *err, size_t errlen)
         return 0;
 }
 
-int sb_setup_root(const struct sb_limits *l, char *err, size_t errlen)
+/* The parts every sandbox's root has alike, built below NEWROOT: its tmpfs, /usr, the top
+ * directories, /etc, /dev, and the empty /proc and /tmp a sandbox mounts its own on. */
+static int build_shared_parts(char *err, size_t errlen)
 {
         int r;
-        /* Nothing we mount may propagate back to the host. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                return fail(err, errlen, "make-rprivate", "/", errno);
         if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755") < 0)
                 return fail(err, errlen, "mount tmpfs", NEWROOT, errno);
-
         if ((r = setup_usr(err, errlen)) < 0)
                 return r;
         static const char *const top[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
@@ -228,16 +231,69 @@ int sb_setup_root(const struct sb_limits *l, char *err, size_t errlen)
                 return r;
         if ((r = setup_dev(err, errlen)) < 0)
                 return r;
-
         if (mkdir(NEWROOT "/proc", 0555) < 0)
                 return fail(err, errlen, "mkdir", NEWROOT "/proc", errno);
-        if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                return fail(err, errlen, "mount proc", NEWROOT "/proc", errno);
-
-        char opts[96];
-        snprintf(opts, sizeof(opts), "size=%lum,nr_inodes=%u,mode=1777", l->tmp_size_mb, l->tmp_inodes);
         if (mkdir(NEWROOT "/tmp", 0755) < 0)
                 return fail(err, errlen, "mkdir", NEWROOT "/tmp", errno);
+        return 0;
+}
+
+/* ---- the template ------------------------------------------------------------------------
+ *
+ * The shared parts are the same for every sandbox, and building them is ~150 calls per
+ * request. So the init factory builds them once, in a mount namespace of its own (nothing of
+ * it reaches the host's), read-only: the template. Every init is cloned into a copy of that
+ * namespace, where the copies are locked to it (a user namespace cannot unmount them or make
+ * them writable), and takes the whole tree with one recursive bind; then only its /proc and
+ * /tmp are its own. Without the right to make a mount namespace (a container without
+ * CAP_SYS_ADMIN), each init builds the parts itself, as before.
+ *
+ * Its binds are the host's files as they were when the factory started (a directory bind
+ * shows later changes inside it; a file bind keeps the file it was given, and ldconfig or
+ * tzdata replace theirs): a reload starts new workers, and with them new templates. Nothing
+ * in a sandbox can change the template: its tmpfs is read-only as a file system, not just as
+ * a mount, and only the host's root could make it writable again. */
+static bool template_ready;
+
+int sb_root_template_prepare(char *why, size_t whylen)
+{
+        if (unshare(CLONE_NEWNS) < 0)
+                return fail(why, whylen, "unshare", "CLONE_NEWNS", errno);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return fail(why, whylen, "make-rprivate", "/", errno);
+        int r = build_shared_parts(why, whylen);
+        if (r == 0 && mount(NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                r = fail(why, whylen, "remount read-only", NEWROOT, errno);
+        if (r < 0) {
+                /* Half built: gone again, and each init builds its own root (and meets the
+                 * same failure, which its request then reports). */
+                (void)umount2(NEWROOT, MNT_DETACH);
+                return r;
+        }
+        template_ready = true;
+        return 0;
+}
+
+/* ---- each sandbox's root ------------------------------------------------------------- */
+
+int sb_setup_root(const struct sb_limits *l, char *err, size_t errlen)
+{
+        int r;
+        /* Nothing we mount may propagate back to the host. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return fail(err, errlen, "make-rprivate", "/", errno);
+        if (template_ready) {
+                /* The bind's top is ours (a copied mount is locked and pivot_root refuses it);
+                 * below it the template's mounts stay locked and read-only. */
+                if (mount(NEWROOT, NEWROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
+                        return fail(err, errlen, "bind the template", NEWROOT, errno);
+        } else if ((r = build_shared_parts(err, errlen)) < 0) {
+                return r;
+        }
+        if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                return fail(err, errlen, "mount proc", NEWROOT "/proc", errno);
+        char opts[96];
+        snprintf(opts, sizeof(opts), "size=%lum,nr_inodes=%u,mode=1777", l->tmp_size_mb, l->tmp_inodes);
         if (mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
                 return fail(err, errlen, "mount tmpfs", NEWROOT "/tmp", errno);
 
@@ -251,6 +307,15 @@ int sb_setup_root(const struct sb_limits *l, char *err, size_t errlen)
                 return fail(err, errlen, "umount old root", "/", errno);
         if (chdir("/") < 0)
                 return fail(err, errlen, "chdir", "/", errno);
+        if (template_ready) {
+                /* Read-only since the factory made it so, and locked so in this namespace. */
+                struct statvfs sv;
+                if (statvfs("/", &sv) < 0)
+                        return fail(err, errlen, "statvfs", "/", errno);
+                if (!(sv.f_flag & ST_RDONLY))
+                        return fail(err, errlen, "the template's root", "/", EROFS);
+                return 0;
+        }
         if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
                 return fail(err, errlen, "remount read-only", "/", errno);
         return 0;

@@ -6,9 +6,11 @@ the source, each asserting the safe outcome the issue guarantees. tests/helpers.
 suite's files and holds what they share; conftest.py the fixtures fast_config and mode.
 """
 
+import json
 import os
+import subprocess
 
-from helpers import S, SYSCALL_SNIPPET, run_ok
+from helpers import PYEXEC_RUN, S, SYSCALL_SNIPPET, run_ok, suite_config
 
 
 class TestEscapes:
@@ -113,6 +115,31 @@ class TestEscapes:
             if not ok_point:
                 bad.append((point, "unexpected mount"))
         assert bad == [], mounts
+
+    def test_the_root_is_the_same_bound_from_the_template_or_built_by_init(self):
+        # The init factory builds the parts every sandbox shares once, read-only (the
+        # template, mounts.c); without CAP_SYS_ADMIN (a least-privilege container) it cannot,
+        # and each init builds them itself. The two roots must not differ in any mount.
+        # Which one a run got shows in who owns "/": the template's is the host's (nobody in
+        # the sandbox), a root init built is init's own (uid 0).
+        script = S('''
+            import os
+
+            def main():
+                mounts = []
+                for line in open("/proc/self/mountinfo"):
+                    f = line.split()
+                    mounts.append([f[4], f[5], f[f.index("-") + 1]])
+                return {"mounts": mounts, "root_owner": os.stat("/").st_uid}
+        ''')
+        template = run_ok(script)["result"]
+        p = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all,+chown,+setuid,+setgid",
+                            PYEXEC_RUN, "-c", suite_config(), "-w", "-"], input=script.encode(),
+                           capture_output=True, timeout=90)
+        assert p.returncode == 0, p
+        own = json.loads(p.stdout)["result"]
+        assert template["root_owner"] == 65534 and own["root_owner"] == 0, (template, own)
+        assert template["mounts"] == own["mounts"], (template, own)
 
     def test_setuid_binaries_give_nothing(self):
         script = S('''

@@ -141,6 +141,24 @@ def test_init_never_holds_an_earlier_request(svc):
             f.result()
 
 
+def test_tmp_and_proc_are_each_requests_own_and_the_rest_the_workers_template(svc):
+    """Every request mounts a /tmp and a /proc of its own; the rest of its root is bound from
+    the read-only template its worker's init factory built once (sandbox/mounts.c), so its
+    file system is one of the two workers' and lives as long as they do."""
+    script = ("import os\ndef main():\n"
+              "    seen = sorted(os.listdir('/tmp'))\n"
+              "    open('/tmp/left-behind', 'w').write('x')\n"
+              "    return {'devs': [os.stat(p).st_dev for p in ('/', '/etc/passwd', '/dev', '/tmp', '/proc')],\n"
+              "            'tmp': seen, 'pids': sorted(int(d) for d in os.listdir('/proc') if d.isdigit())}\n")
+    seen = [result(svc, script) for _ in range(8)]
+    assert all(r["tmp"] == [] for r in seen), seen
+    assert all(r["pids"] == [1, 2] for r in seen), seen
+    # (Device numbers of ended file systems are reused: only those alive together differ.)
+    assert all(len(set(r["devs"][2:])) == 3 and r["devs"][0] not in r["devs"][2:] for r in seen), seen
+    root, etc, dev = (set(column) for column in list(zip(*(r["devs"] for r in seen)))[:3])
+    assert root == etc and 1 <= len(root) <= 2 and 1 <= len(dev) <= 2, seen
+
+
 # ---- budgets the kernel keeps per user ----------------------------------------------------------
 
 def in_parallel(svc, first, second, head_start=0.6):
