@@ -379,14 +379,20 @@ static int accept_one(FCGX_Request *req)
         return -1;
 }
 
-/* The next request, or false once the worker is to stop. */
+/* The next request, or false once the worker is to stop. While one of the pool's interpreters
+ * is still starting, the wait looks in on it every STARTING_POLL_MS and prepares its sandbox
+ * once it is ready, so that its first script finds one. */
+#define STARTING_POLL_MS 50
 static bool accept_next(FCGX_Request *req)
 {
         while (!stop_requested) {
                 struct epoll_event ev[2];
-                int n = epoll_wait(waiter, ev, 2, -1);
+                bool starting = sb_provider_starting(provider);
+                int n = epoll_wait(waiter, ev, 2, starting ? STARTING_POLL_MS : -1);
                 if (n < 0 && errno != EINTR)
                         return false;
+                if (n == 0 && starting)
+                        sb_provider_refill(provider);
                 for (int i = 0; i < n; i++) {
                         if (ev[i].data.u32 != 0)
                                 continue;

@@ -52,7 +52,7 @@ static void setup_tiers(struct sb_provider *p)
         if (p->ntiers == 0)
                 p->ntiers = 1; /* cold: a tier that is never used */
         for (int t = 0; t < p->ntiers; t++) {
-                p->tiers[t].zygote = (struct sb_zygote){ -1, -1 };
+                p->tiers[t].zygote = (struct sb_zygote){ .pid = -1, .sock = -1 };
                 sb_tier_preload(&p->supply, t, p->tiers[t].preload, sizeof(p->tiers[t].preload));
         }
 }
@@ -92,6 +92,17 @@ static struct tier *tier_for(struct sb_provider *p, const struct sb_job *job)
         return &p->tiers[need < p->ntiers ? need : p->ntiers - 1];
 }
 
+/* The tier's interpreter could not start (err): said once, and tried again later — not at
+ * every request: one that cannot import would be started (and waited for, and logged) as often
+ * as its scripts come. Meanwhile they run cold. */
+static void interpreter_failed(struct sb_provider *p, struct tier *t, const char *err)
+{
+        t->retry_at_ms = monotonic_ms() + RETRY_INTERPRETER_MS;
+        char detail[sizeof(t->preload) + 512 + 16];
+        snprintf(detail, sizeof(detail), "preload \"%s\": %s", t->preload, err);
+        emit(p, SB_EVENT_WARM_UNAVAILABLE, detail);
+}
+
 /* Starts the tier's interpreter unless it runs — connects to the pool's, when there is a
  * hub — and one that died is replaced. */
 static void ensure_interpreter(struct sb_provider *p, struct tier *t)
@@ -103,14 +114,24 @@ static void ensure_interpreter(struct sb_provider *p, struct tier *t)
         int door = sb_hub_door(p->options.hub, (int)(t - p->tiers));
         int r = door >= 0 ? sb_zygote_connect(&t->zygote, door, err, sizeof(err))
                           : sb_zygote_start(&t->zygote, p->zygote_path, t->preload, err, sizeof(err));
-        if (r < 0) {
-                /* Not at every request: an interpreter that cannot import would be started
-                 * (and waited for, and logged) as often as its scripts come. */
-                t->retry_at_ms = monotonic_ms() + RETRY_INTERPRETER_MS;
-                char detail[sizeof(t->preload) + sizeof(err) + 16];
-                snprintf(detail, sizeof(detail), "preload \"%s\": %s", t->preload, err);
-                emit(p, SB_EVENT_WARM_UNAVAILABLE, detail);
-        }
+        if (r < 0)
+                interpreter_failed(p, t, err);
+}
+
+/* Whether the tier's interpreter is ready for a script, waiting up to wait_ms (-1: as long as
+ * its start may take) for it. The pool's interpreters start together with the workers, the
+ * largest tier's in seconds: a worker does not wait for one before it takes requests, only a
+ * script of that tier does, and only for its own. */
+static bool interpreter_ready(struct sb_provider *p, struct tier *t, int wait_ms)
+{
+        ensure_interpreter(p, t);
+        if (t->zygote.sock < 0)
+                return false;
+        char err[512];
+        int r = sb_zygote_ready(&t->zygote, wait_ms, err, sizeof(err));
+        if (r < 0)
+                interpreter_failed(p, t, err);
+        return r > 0;
 }
 
 /* A sandbox for a script of tier t (NULL: cold): the one the tier keeps ready if it is still
@@ -124,8 +145,7 @@ static int take_sandbox(struct sb_provider *p, struct tier *t, struct sb_prepare
         }
         if (t) {
                 sb_discard(&t->ready);
-                ensure_interpreter(p, t);
-                if (t->zygote.sock >= 0) {
+                if (interpreter_ready(p, t, -1)) {
                         if (sb_prepare(&p->limits, &p->where, &t->zygote, sb, err, errlen) == 0)
                                 return 0;
                         emit(p, SB_EVENT_WARM_FAILED, err);
@@ -157,8 +177,8 @@ void sb_provider_refill(struct sb_provider *p)
                 return;
         for (int i = 0; i < p->ntiers; i++) {
                 struct tier *t = &p->tiers[i];
-                ensure_interpreter(p, t);
-                if (!p->supply.prefork || t->ready.active)
+                /* One still starting gets its sandbox at a later refill, or with its first script. */
+                if (!interpreter_ready(p, t, 0) || !p->supply.prefork || t->ready.active)
                         continue;
                 char err[512];
                 struct sb_prepared sb;
@@ -168,6 +188,14 @@ void sb_provider_refill(struct sb_provider *p)
                 }
                 t->ready = sb;
         }
+}
+
+bool sb_provider_starting(const struct sb_provider *p)
+{
+        for (int i = 0; i < p->ntiers; i++)
+                if (p->tiers[i].zygote.hello_due_ms)
+                        return true;
+        return false;
 }
 
 void sb_provider_free(struct sb_provider *p)

@@ -220,8 +220,14 @@ int sb_provider_run(struct sb_provider *p, const struct sb_job *job, struct sb_o
                     size_t errlen);
 
 /* For idle time: tears down the last job's sandbox, restarts interpreters that died and, with
- * prefork, prepares each tier's next sandbox. */
+ * prefork, prepares each tier's next sandbox. It does not wait for an interpreter still
+ * starting (the pool's largest tier takes seconds to import): that tier's sandbox comes at a
+ * later refill, or with its first script, which waits for it. */
 void sb_provider_refill(struct sb_provider *p);
+
+/* Whether an interpreter is still starting: the caller refills again soon, not only after its
+ * next job. */
+bool sb_provider_starting(const struct sb_provider *p);
 
 /* Stops everything the provider holds (its sandboxes die, their cgroups go) and frees it. */
 void sb_provider_free(struct sb_provider *p);

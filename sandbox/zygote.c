@@ -51,10 +51,10 @@ static int recv_timeout(int sock, void *buf, size_t len, int timeout_ms)
 }
 
 /* Its first message: ready, or why not. 0, or -errno with err set (the zygote is stopped). */
-static int await_hello(struct sb_zygote *z, const char *what, char *err, size_t errlen)
+static int await_hello(struct sb_zygote *z, const char *what, int timeout_ms, char *err, size_t errlen)
 {
         struct zy_hello hello;
-        int r = recv_timeout(z->sock, &hello, sizeof(hello), START_TIMEOUT_MS);
+        int r = recv_timeout(z->sock, &hello, sizeof(hello), timeout_ms);
         if (r < 0) {
                 snprintf(err, errlen, "%s did not start: %s", what, r == -ECONNRESET ? "it exited" : strerror(-r));
                 sb_zygote_stop(z);
@@ -118,8 +118,7 @@ static pid_t spawn(const char *path, const char *preload, int control, bool hub,
  * interpreter's end (sv[1]). 0, or -errno with err set. */
 static int control_pair(struct sb_zygote *z, int sv[2], char *err, size_t errlen)
 {
-        z->pid = -1;
-        z->sock = -1;
+        *z = (struct sb_zygote){ .pid = -1, .sock = -1 };
         int r = sb_socketpair_unseen(SOCK_SEQPACKET | SOCK_CLOEXEC, sv);
         if (r < 0)
                 snprintf(err, errlen, "socketpair: %s", strerror(-r));
@@ -140,7 +139,7 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
         }
         z->pid = pid;
         z->sock = sv[0];
-        return await_hello(z, path, err, errlen);
+        return await_hello(z, path, START_TIMEOUT_MS, err, errlen);
 }
 
 pid_t sb_zygote_start_hub(const char *path, const char *preload, int door, char *err, size_t errlen)
@@ -175,7 +174,31 @@ int sb_zygote_connect(struct sb_zygote *z, int door, char *err, size_t errlen)
                 sb_zygote_stop(z);
                 return -e;
         }
-        return await_hello(z, "the pool's interpreter", err, errlen);
+        z->hello_due_ms = monotonic_ms() + START_TIMEOUT_MS;
+        return 0;
+}
+
+int sb_zygote_ready(struct sb_zygote *z, int wait_ms, char *err, size_t errlen)
+{
+        if (z->sock < 0) {
+                snprintf(err, errlen, "the zygote is not running");
+                return -ENOTCONN;
+        }
+        if (z->hello_due_ms == 0)
+                return 1;
+        long long left = z->hello_due_ms - monotonic_ms();
+        if (wait_ms >= 0 && wait_ms < left) {
+                struct pollfd pfd = { .fd = z->sock, .events = POLLIN };
+                int r;
+                while ((r = poll(&pfd, 1, wait_ms)) < 0 && errno == EINTR)
+                        ;
+                if (r == 0)
+                        return 0;
+        }
+        /* Due (or the caller waits for it): the hello, or why not, within what is left. */
+        int r = await_hello(z, "the pool's interpreter", left > 0 ? (int)left : 0, err, errlen);
+        z->hello_due_ms = 0;
+        return r < 0 ? r : 1;
 }
 
 int sb_zygote_inject(struct sb_zygote *z, const struct sb_limits *l, bool share_caller_netns, int init_pidfd, const struct sb_child_ends *ends,
@@ -218,6 +241,8 @@ bool sb_zygote_alive(struct sb_zygote *z)
 {
         if (z->sock < 0)
                 return false;
+        if (z->hello_due_ms)
+                return true; /* starting: its hello, or its end, is sb_zygote_ready()'s to read */
         if (z->pid <= 0) {
                 /* A fork of the pool's hub: not ours to wait for; its end is the socket's. Between
                  * requests nothing is due on it, so anything readable is that end. */
@@ -238,6 +263,7 @@ void sb_zygote_stop(struct sb_zygote *z)
         if (z->sock >= 0)
                 (void)close(z->sock);
         z->sock = -1;
+        z->hello_due_ms = 0;
         if (z->pid > 0) {
                 (void)kill(z->pid, SIGKILL);
                 while (waitpid(z->pid, NULL, 0) < 0 && errno == EINTR)

@@ -18,7 +18,8 @@ struct sb_child_ends;
 
 struct sb_zygote {
         pid_t pid;
-        int sock; /* SOCK_SEQPACKET to the zygote */
+        int sock;                /* SOCK_SEQPACKET to the zygote */
+        long long hello_due_ms;  /* a hub's fork whose hello is still to come: when it is due; else 0 */
 };
 
 /* The path of pyexec-zygote: next to the running binary (pyexec-worker, pyexec-run). */
@@ -32,10 +33,15 @@ int sb_zygote_start(struct sb_zygote *z, const char *path, const char *preload, 
  * it answers no hello: each worker that connects gets one). Its pid, or -errno with err set. */
 pid_t sb_zygote_start_hub(const char *path, const char *preload, int door, char *err, size_t errlen);
 
-/* Connects to the hub behind door: a fork of it that serves this caller alone, and waits until
- * it is ready. Its pid is not ours (z->pid is -1): its end is its socket's. 0, or -errno with
- * err set (its own report when the hub could not initialise). */
+/* Connects to the hub behind door: asks for a fork of it that serves this caller alone, and
+ * does not wait for it: a hub still importing its tier's libraries answers when it is done
+ * (sb_zygote_ready). Its pid is not ours (z->pid is -1): its end is its socket's. 0, or -errno
+ * with err set. */
 int sb_zygote_connect(struct sb_zygote *z, int door, char *err, size_t errlen);
+/* Whether the zygote has said it is ready, waiting up to wait_ms for that (-1: as long as its
+ * start may take). 1, 0 while it is still starting, or -errno with err set (its own report when
+ * it could not initialise) and the zygote stopped. */
+int sb_zygote_ready(struct sb_zygote *z, int wait_ms, char *err, size_t errlen);
 
 struct sb_child_ends;
 /* Asks the zygote for a script process in the namespaces of init (its pidfd), a prepared

@@ -247,8 +247,11 @@ GOOD = {
 def test_soak_mixed_requests():
     svc = start_service(workers=4, wall_time_s=2, cpu_time_s=2, queue_slots=32, queue_timeout_ms=30000)
     try:
-        for name, (script, expected) in GOOD.items():  # warm every tier first
+        # Every tier warm first: the workers take requests before the largest tier's interpreter
+        # is ready, and a script of it waits for it; the others prepare its sandbox meanwhile.
+        for name, (script, expected) in GOOD.items():
             assert post(svc.url, script)[2]["result"] == expected
+        assert post(svc.url, "import sklearn\ndef main():\n    return 7\n")[2]["result"] == 7
         time.sleep(1)
         before = session_processes(svc)
 

@@ -179,6 +179,27 @@ def test_one_interpreter_per_tier_and_one_fork_of_it_per_worker(svc):
     assert len(each) == 8
 
 
+def test_the_workers_take_requests_before_the_largest_tier_is_ready(tmp_path):
+    """The largest tier's interpreter takes seconds to import its libraries and draw its figures;
+    a worker does not wait for it before it takes requests (it used to: the first request after
+    a start waited 3-4 s whatever it imported). A script of that tier waits for it, and each
+    worker prepares its sandbox as soon as it is ready, without a request."""
+    svc = Service(config=config_with(str(tmp_path), workers=2))
+    try:
+        assert run(svc, "def main():\n    return 1\n", "warm:") == 1
+        # An interpreter names itself pyexec-hub once it has imported and warmed its tier.
+        starting = [pid for pid, (_, comm, args) in pool_processes(svc).items()
+                    if comm not in ("pyexec-hub", "pyexec-forker") and args.endswith(BIG + " --hub")]
+        assert len(starting) == 1 and BIG not in hubs(svc), (starting, hubs(svc))
+        assert run(svc, "import sklearn\ndef main():\n    return 2\n", "warm:" + BIG) == 2
+        big = hubs(svc)[BIG]
+        assert big == starting[0]
+        wait_for(lambda: len([f for f, parent in forkers(svc).items() if parent == big]) == 2,
+                 what="a fork of the largest tier's interpreter for each worker")
+    finally:
+        stop_service(svc)
+
+
 def test_a_killed_interpreter_is_started_again_and_no_request_fails(svc):
     script = "import pandas as pd\ndef main():\n    return int(pd.Series([1, 2, 3]).sum())\n"
     assert run(svc, script) == 6
