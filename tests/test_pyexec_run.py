@@ -2,7 +2,7 @@
 
 A short tour of every path from a script to its answer (the runner's frames, forged frames,
 the kernel's verdicts, the output escaper), so that `make test SANITIZE=1` runs all of them
-under ASan and UBSan (PYEXEC_BUILD=build-san) without the 228 cases of test_adversarial_*.py.
+under ASan and UBSan (PYEXEC_BUILD=build-san) without the 229 cases of test_adversarial_*.py.
 """
 import subprocess
 
