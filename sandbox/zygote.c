@@ -30,14 +30,21 @@
 #define START_TIMEOUT_MS 120000 /* importing pandas on a busy 2-core machine */
 #define SPAWN_TIMEOUT_MS 5000
 
-static int recv_timeout(int sock, void *buf, size_t len, int timeout_ms)
+/* Whether sock has something to read (or its end) within timeout_ms: 1, 0, or -errno. */
+static int readable(int sock, int timeout_ms)
 {
         struct pollfd pfd = { .fd = sock, .events = POLLIN };
         int r;
         while ((r = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
                 ;
+        return r < 0 ? -errno : r;
+}
+
+static int recv_timeout(int sock, void *buf, size_t len, int timeout_ms)
+{
+        int r = readable(sock, timeout_ms);
         if (r < 0)
-                return -errno;
+                return r;
         if (r == 0)
                 return -ETIMEDOUT;
         ssize_t n;
@@ -187,17 +194,12 @@ int sb_zygote_ready(struct sb_zygote *z, int wait_ms, char *err, size_t errlen)
         if (z->hello_due_ms == 0)
                 return 1;
         long long left = z->hello_due_ms - monotonic_ms();
-        if (wait_ms >= 0 && wait_ms < left) {
-                struct pollfd pfd = { .fd = z->sock, .events = POLLIN };
-                int r;
-                while ((r = poll(&pfd, 1, wait_ms)) < 0 && errno == EINTR)
-                        ;
-                if (r == 0)
-                        return 0;
-        }
-        /* Due (or the caller waits for it): the hello, or why not, within what is left. */
-        int r = await_hello(z, "the pool's interpreter", left > 0 ? (int)left : 0, err, errlen);
+        bool until_due = wait_ms < 0 || wait_ms >= left;
+        if (readable(z->sock, until_due ? (int)(left > 0 ? left : 0) : wait_ms) == 0 && !until_due)
+                return 0;
+        /* Its hello, or why not; silence until it was due is a failure too. */
         z->hello_due_ms = 0;
+        int r = await_hello(z, "the pool's interpreter", 0, err, errlen);
         return r < 0 ? r : 1;
 }
 
