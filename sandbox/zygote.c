@@ -105,6 +105,11 @@ static pid_t spawn(const char *path, const char *preload, int control, bool hub,
                 /* The zygote holds nothing of its parent's: not the FastCGI socket (fd 0), not
                  * its stdout. Only stderr stays, for its own complaints. */
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* A process group of its own: a terminal's Ctrl-C goes to `make run`'s group,
+                 * and CPython turns it into a KeyboardInterrupt in whatever it is importing,
+                 * which it then reported to the workers as a tier that cannot import. Its
+                 * parent ends it (the door's end, or the parent-death signal). */
+                (void)setpgid(0, 0);
                 int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
                 /* The image must survive until execveat(): above the slots dup2() fills, and
                  * closed by the exec itself like every other descriptor past the control one. */
