@@ -602,6 +602,16 @@ def run_script(script, config=None, env=None, pass_fds=(), mode=None, timeout=90
     return finish_script(start_script(script, config, env, pass_fds, mode, **popen), timeout)
 
 
+def run_least_privileged(script):
+    """Runs script through pyexec-run with only the capabilities a least-privilege container
+    grants (CHOWN, SETUID, SETGID: deploy/README.md); returns the parsed answer."""
+    p = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all,+chown,+setuid,+setgid",
+                        PYEXEC_RUN, "-c", suite_config(), "-w", "-"], input=script.encode(),
+                       capture_output=True, timeout=90)
+    assert p.returncode in (0, 1), p
+    return check_envelope(parse_json_strict(p.stdout))
+
+
 def run_ok(script, **kw):
     body = run_script(script, **kw)
     assert "result" in body, body

@@ -6,11 +6,9 @@ the source, each asserting the safe outcome the issue guarantees. tests/helpers.
 suite's files and holds what they share; conftest.py the fixtures fast_config and mode.
 """
 
-import json
 import os
-import subprocess
 
-from helpers import PYEXEC_RUN, S, SYSCALL_SNIPPET, run_ok, suite_config
+from helpers import S, SYSCALL_SNIPPET, run_least_privileged, run_ok
 
 
 class TestEscapes:
@@ -133,11 +131,9 @@ class TestEscapes:
                 return {"mounts": mounts, "root_owner": os.stat("/").st_uid}
         ''')
         template = run_ok(script)["result"]
-        p = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all,+chown,+setuid,+setgid",
-                            PYEXEC_RUN, "-c", suite_config(), "-w", "-"], input=script.encode(),
-                           capture_output=True, timeout=90)
-        assert p.returncode == 0, p
-        own = json.loads(p.stdout)["result"]
+        answer = run_least_privileged(script)
+        assert "result" in answer, answer
+        own = answer["result"]
         assert template["root_owner"] == 65534 and own["root_owner"] == 0, (template, own)
         assert template["mounts"] == own["mounts"], (template, own)
 

@@ -17,8 +17,7 @@ import uuid
 
 import pytest
 
-from helpers import (PYEXEC_RUN, S, SYSCALL_SNIPPET, check_envelope, finish_script, parse_json_strict, run_err, run_ok,
-                     run_script, start_script, suite_config)
+from helpers import S, SYSCALL_SNIPPET, finish_script, run_err, run_least_privileged, run_ok, run_script, start_script
 
 
 SCRIPT_UID_HOST = 1879048192 + 2 * 513 + 1  # pyexec-run's script uid: uid_base + 2 * SB_ID_SLOT_RUN + 1
@@ -32,14 +31,7 @@ class TestEscapes:
         # its fork enters all of init's namespaces and forks once more (zygote-main.c,
         # relay_end_of); without CAP_SYS_PTRACE init must be dumpable for that (child.c). The
         # same confinement, and the script's end reported as it happened.
-        def run(script):
-            p = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all,+chown,+setuid,+setgid",
-                                PYEXEC_RUN, "-c", suite_config(), "-w", "-"], input=script.encode(),
-                               capture_output=True, timeout=90)
-            assert p.returncode in (0, 1), p
-            return check_envelope(parse_json_strict(p.stdout))
-
-        probe = run(S('''
+        probe = run_least_privileged(S('''
             import os
 
             def main():
@@ -52,10 +44,10 @@ class TestEscapes:
         assert probe["caps"] == ["0000000000000000"] * 5, probe
         assert probe["uid"] == ["1000"] * 4 and probe["seccomp"] == "2" and probe["nnp"] == "1", probe
         assert probe["pids"] == [1, 2] and probe["me"] == 2, probe
-        assert run("import os\ndef main():\n    os.kill(os.getpid(), 11)\n") == {
+        assert run_least_privileged("import os\ndef main():\n    os.kill(os.getpid(), 11)\n") == {
             "error": "Script execution error: killed by signal SIGSEGV", "stdout": "", "error_kind": "killed"}
-        assert run("import sys\ndef main():\n    print('x')\n    sys.exit(3)\n")["error_kind"] == "exited"
-        assert run("def main():\n    return 'hi'\n") == {"result": "hi", "stdout": ""}
+        assert run_least_privileged("import sys\ndef main():\n    print('x')\n    sys.exit(3)\n")["error_kind"] == "exited"
+        assert run_least_privileged("def main():\n    return 'hi'\n") == {"result": "hi", "stdout": ""}
 
     @pytest.mark.parametrize("mode", ["warm", "cold"])
     def test_signalling_init_is_refused(self, mode):
