@@ -429,10 +429,14 @@ def _call_value(main, value):
     return json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
 
 
-def _call_child(main, value, out_w, res_w):
-    """In the fork: main(value), and its entry (without stdout) on res_w."""
+def _call_child(main, value, out_w, res_w, go_r):
+    """In the fork: waits for its turn (a byte on go_r), then main(value), and its entry
+    (without stdout) on res_w."""
     os.dup2(out_w, 1)
-    _reseed_numpy()
+    _reseed_numpy()  # before its turn, off the batch's path
+    if os.read(go_r, 1) != b"g":  # the batch ended before this call's turn
+        os._exit(0)
+    os.close(go_r)
     data = _call_value(main, value)
     _flush_stdio()
     view = memoryview(data)
@@ -450,25 +454,27 @@ def _drain(pid, out_r, res_r, deadline, budget):
     at the deadline. (output, truncated, entry bytes, timed out)."""
     import selectors
 
-    sel = selectors.DefaultSelector()
-    bufs = {out_r: bytearray(), res_r: bytearray()}
-    for fd in bufs:
-        sel.register(fd, selectors.EVENT_READ)
-    truncated = timed_out = False
-    while sel.get_map():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            os.kill(pid, 9)
-            timed_out = True
-            break
-        for key, _ in sel.select(left):
-            chunk = os.read(key.fd, 1 << 16)
-            if not chunk:
-                sel.unregister(key.fd)
-            elif key.fd == res_r or len(bufs[out_r]) < budget:
-                bufs[key.fd] += chunk
-            else:
-                truncated = True
+    # Closed on the way out: its epoll descriptor would otherwise live until a collection
+    # (the selector refers to itself), and every call forked meanwhile would hold it.
+    with selectors.DefaultSelector() as sel:
+        bufs = {out_r: bytearray(), res_r: bytearray()}
+        for fd in bufs:
+            sel.register(fd, selectors.EVENT_READ)
+        truncated = timed_out = False
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, 9)
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(key.fd)
+                elif key.fd == res_r or len(bufs[out_r]) < budget:
+                    bufs[key.fd] += chunk
+                else:
+                    truncated = True
     out = bufs[out_r]
     if len(out) > budget:
         out, truncated = out[:budget], True
@@ -495,25 +501,50 @@ def _call_entry(status, data, timed_out, limits):
     return _entry_error("exited", f"Script exited with status {code} before main() returned")
 
 
-def _one_call(main, value, deadline, budget, limits):
-    """main(value) in a fork of this process: its entry and the output it printed."""
+def _fork_call(main, value, inherited=()):
+    """A fork of this process that waits for its go (one byte on its go pipe), then runs
+    main(value): (pid, out_r, res_r, go_w), or an OSError. The batch forks the next call while
+    the current one runs, so that fork (a millisecond or more for a large interpreter) and
+    the call's own preparation happen on another core, off the batch's path; the calls still
+    run one after another, in order. inherited: the running call's descriptors, which the
+    fork must not keep (it could read what that call prints)."""
     _flush_stdio()
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
+    go_r, go_w = os.pipe()
     try:
         pid = os.fork()
-    except OSError as exc:
-        for fd in (out_r, out_w, res_r, res_w):
+    except OSError:
+        for fd in (out_r, out_w, res_r, res_w, go_r, go_w):
             os.close(fd)
-        return _entry_error("exception", f"The call could not start: {_describe(exc)}"), b"", False
+        raise
     if pid == 0:
         global _owner_pid
         _owner_pid = os.getpid()  # its own frame goes to res_w, never to the channel
-        os.close(out_r)
-        os.close(res_r)
-        _call_child(main, value, out_w, res_w)
-    os.close(out_w)
-    os.close(res_w)
+        for fd in (out_r, res_r, go_w, *inherited):
+            os.close(fd)
+        _call_child(main, value, out_w, res_w, go_r)
+    for fd in (out_w, res_w, go_r):
+        os.close(fd)
+    return pid, out_r, res_r, go_w
+
+
+def _cancel_call(call):
+    """A forked call whose turn did not come: it reads end-of-file and leaves unrun."""
+    for fd in call[1:]:
+        os.close(fd)
+
+
+def _one_call(call, next_call, deadline, budget, limits):
+    """Runs the forked call (after forking the next one, next_call(inherited), while it runs):
+    (entry, the output it printed, truncated, the next call's fork or None)."""
+    pid, out_r, res_r, go_w = call
+    try:
+        os.write(go_w, b"g")
+    except OSError:  # it died waiting (killed): its wait status says how
+        pass
+    os.close(go_w)
+    following = next_call((out_r, res_r))
     out, truncated, data, timed_out = _drain(pid, out_r, res_r, deadline, budget)
     os.close(out_r)
     os.close(res_r)
@@ -523,20 +554,40 @@ def _one_call(main, value, deadline, budget, limits):
         status = 0
     elif not done:
         _, status = os.waitpid(pid, 0)
-    return _call_entry(status, data, timed_out, limits), out, truncated
+    return _call_entry(status, data, timed_out, limits), out, truncated, following
 
 
 def _run_batch(main, inputs, limits, result_max):
     """Every main(v), in order; the list of entries is the R frame's value."""
+    import functools
+
     _texts.update(limits["texts"])
     deadline = _started + limits["wall_time_s"] - BATCH_MARGIN_S
     budget, used, entries = limits["stdout_max_bytes"], 2, []
-    for value in inputs:
+    ahead = None  # the next call, forked while the one before it ran
+
+    def fork_ahead(i, inherited):
+        if i < len(inputs):
+            try:
+                return _fork_call(main, inputs[i], inherited)
+            except OSError:  # forked again at its turn, where a failure is its entry's
+                pass
+        return None
+
+    for i, value in enumerate(inputs):
+        call, ahead = ahead, None
         if time.monotonic() >= deadline:
-            entry, out, truncated = _entry_error(
-                "timeout", _texts["timeout_wall"]), b"", False
+            if call:
+                _cancel_call(call)
+            entry, out, truncated = _entry_error("timeout", _texts["timeout_wall"]), b"", False
         else:
-            entry, out, truncated = _one_call(main, value, deadline, budget, limits)
+            try:
+                call = call or _fork_call(main, value)
+                entry, out, truncated, ahead = _one_call(call, functools.partial(fork_ahead, i + 1),
+                                                         deadline, budget, limits)
+            except OSError as exc:
+                entry, out, truncated = _entry_error(
+                    "exception", f"The call could not start: {_describe(exc)}"), b"", False
         budget -= len(out)
         entry = _with_stdout(entry, out, truncated)
         data = json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
@@ -547,6 +598,8 @@ def _run_batch(main, inputs, limits, result_max):
             data = json.dumps(entry, ensure_ascii=False).encode("utf-8", "pyexec_replace")
         used += len(data) + 1
         entries.append(data)
+    if ahead:
+        _cancel_call(ahead)
     _flush_stdio()
     _send(b"R", b"[" + b",".join(entries) + b"]")
     _finish()

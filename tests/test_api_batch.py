@@ -3,6 +3,8 @@ module body runs once, then main(v) for each value in a fork of its own, in orde
 input in "results", the module body's output in "stdout". Every answer is also held to
 nginx/openapi.json by helpers.request."""
 
+import os
+
 import pytest
 
 from helpers import assert_refused, post_execute
@@ -94,3 +96,39 @@ def test_usage_and_order(base_url):
 ], ids=["empty", "over_max_batch", "object", "number", "with_input"])
 def test_refused(base_url, fields, message):
     assert_refused(base_url, message, script="def main(x):\n    return x\n", **fields)
+
+
+def test_the_calls_run_one_after_another_though_the_next_is_forked_ahead(base_url):
+    # Each call logs its start and end in the request's /tmp, which the calls share; the next
+    # call's process exists (forked while this one runs), but its main() starts only after
+    # this one's ended.
+    script = ("import time\n"
+              "def main(x):\n"
+              "    with open('/tmp/log', 'a') as f: f.write('start %d\\n' % x)\n"
+              "    time.sleep(0.02)\n"
+              "    with open('/tmp/log', 'a') as f: f.write('end %d\\n' % x)\n"
+              "    return open('/tmp/log').read().split()\n")
+    results = run(base_url, script, inputs=list(range(6)))["results"]
+    want = []
+    for x in range(6):
+        want += ["start", str(x), "end", str(x)]
+    assert results[-1] == {"result": want, "stdout": ""}, results
+
+
+def test_a_call_holds_no_descriptor_of_another(base_url):
+    # Forked while the call before it ran, a call must keep none of the batch's descriptors
+    # but its own: not that call's pipes (it could read what the call before printed), nor
+    # the runner's epoll. Every call holds the same kinds: /dev/null, and pipes' write ends.
+    script = ("import os, fcntl\n"
+              "def main(x):\n"
+              "    held = []\n"
+              "    for fd in os.listdir('/proc/self/fd'):\n"
+              "        try:\n"
+              "            mode = fcntl.fcntl(int(fd), fcntl.F_GETFL) & os.O_ACCMODE\n"
+              "            held.append([os.readlink('/proc/self/fd/' + fd).split(':')[0], mode])\n"
+              "        except OSError:\n"
+              "            pass  # the listing's own descriptor, closed by now\n"
+              "    return sorted(held)\n")
+    results = [r["result"] for r in run(base_url, script, inputs=[0, 1, 2, 3, 4])["results"]]
+    assert results[0] == [["/dev/null", os.O_RDONLY]] + [["pipe", os.O_WRONLY]] * 5, results[0]
+    assert results[1:] == results[:1] * 4, results
