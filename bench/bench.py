@@ -24,6 +24,7 @@ against a request per input (bench/batch.py). Writes every table to bench/result
 """
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -73,6 +74,12 @@ LINE = re.compile(r"BENCH rps=(\S+) p50_ms=(\S+) p99_ms=(\S+) requests=(\d+) err
 
 
 INTERPRETERS = {}  # script -> what pyexec warm said ran it (X-Pyexec-Interpreter)
+LATENCY_S = {}     # (script, mode) -> one request's seconds, alone (write_bodies)
+# wrk counts the requests answered within a cell: the ones still running at its end are lost,
+# with the time they took, which undercounts req/s by about latency / (2 x cell length). So a
+# cell lasts at least this many latencies (at its concurrency), keeping that under 2%: 5 s
+# would undercount the seeds' pandas at c=4 (~1.1 s a request) by ~11%, in pyexec's favour.
+CELL_LATENCIES = 25
 PHASES = ("cgroup_create", "spawn_init", "root", "inject", "run", "teardown", "cgroup_remove")
 
 
@@ -109,15 +116,24 @@ def phase_seconds(url):
 
 
 def check(url, script, expected):
-    """The service's answer is the expected one; what it says ran it (pyexec's header, or None)."""
+    """The service's answer is the expected one: (what it says ran it (pyexec's header, or
+    None), the request's seconds)."""
     body = json.dumps({"script": script}).encode()
     req = urllib.request.Request(url + "/execute", data=body, headers={"Content-Type": "application/json"})
+    t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=60) as r:
         answer = json.loads(r.read())
         served_by = r.headers.get("X-Pyexec-Interpreter")
     if answer.get("result") != expected:
         sys.exit(f"bench: {url} answered {answer!r}, expected result {expected!r}")
-    return served_by
+    return served_by, time.perf_counter() - t0
+
+
+def cell_seconds(seconds, script, mode, c):
+    """A cell's length: seconds, or CELL_LATENCIES requests' latencies at concurrency c (a
+    request alone, times the requests that share each core) if that is longer."""
+    latency = LATENCY_S.get((script, mode), 0.0) * max(1.0, c / (os.cpu_count() or 1))
+    return max(seconds, math.ceil(CELL_LATENCIES * latency))
 
 
 def wrk(url, body_file, connections, seconds):
@@ -143,7 +159,8 @@ def write_bodies(tmp, services):
         with open(bodies[name], "w") as f:
             json.dump({"script": script}, f)
         for mode in MODES:
-            served_by = check(services[mode].url, script, expected)
+            check(services[mode].url, script, expected)  # the first may warm something up
+            served_by, LATENCY_S[(name, mode)] = check(services[mode].url, script, expected)
             if mode == "warm":
                 INTERPRETERS[name] = served_by
     return bodies
@@ -167,15 +184,16 @@ def run_rounds(services, bodies, floors, args):
         for name in SCRIPTS:
             for c in CONCURRENCY:
                 for mode in MODES + ["floor"]:
+                    seconds = cell_seconds(args.seconds, name, mode, c)
                     if mode == "floor":
-                        res = floors[name].load(SCRIPTS[name][0], c, args.seconds)
+                        res = floors[name].load(SCRIPTS[name][0], c, seconds)
                     elif mode == "warm":
-                        res = warm_cell(services[mode].url, bodies[name], c, args.seconds)
+                        res = warm_cell(services[mode].url, bodies[name], c, seconds)
                     else:
-                        res = wrk(services[mode].url, bodies[name], c, args.seconds)
+                        res = wrk(services[mode].url, bodies[name], c, seconds)
                     samples.setdefault((name, mode, c), []).append(res)
                     print(f"round {rnd + 1}/{args.rounds} {name:6} {mode:5} c={c}: {res['rps']:8.1f} req/s  "
-                          f"p50 {res['p50_ms']:7.1f} ms  p99 {res['p99_ms']:7.1f} ms", flush=True)
+                          f"p50 {res['p50_ms']:7.1f} ms  p99 {res['p99_ms']:7.1f} ms  ({seconds} s)", flush=True)
     return {k: {m: statistics.median(r[m] for r in runs) for m in runs[0]} for k, runs in samples.items()}
 
 
@@ -265,7 +283,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    text = (f"Medians of {args.rounds} rounds of {args.seconds} s per cell, {args.workers} workers (pyexec's "
+    text = (f"Medians of {args.rounds} rounds; a cell lasts {args.seconds} s or {CELL_LATENCIES} times its "
+            "request latency if longer (so that the requests cut off at its end undercount its req/s by under "
+            f"2%); {args.workers} workers (pyexec's "
             f"pool; gunicorn's sync workers for the seeds), {os.cpu_count()} cores, {stamp}. seeds: the seeds' "
             "architecture, Flask + gunicorn + one bubblewrap-sandboxed python3 per request (bench/seeds_app.py)."
             " pyexec warm ran them in the interpreters "
