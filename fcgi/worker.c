@@ -138,15 +138,41 @@ static int free_slot(void)
         return -1;
 }
 
+/* fork() for the pool's own children, the workers and the monitor. A signal that reaches a
+ * child between fork() and its own dispositions runs the master's handler there, which only
+ * sets the child's copy of the master's flags: a drain's SIGTERM to a worker forked a moment
+ * before was lost, the worker waited for connections and the master for the worker, forever
+ * (test_lifecycle, SIGTERM ~200 ms into the start: 1 CI run in ~5; 1 in 90 tries under load).
+ * So the master's signals stay blocked across fork(), and the child unblocks them once they
+ * are back to their defaults (SIGHUP: ignored, as the children do): what came meanwhile is
+ * then delivered to the child as a child's. */
+static pid_t fork_pool_child(void)
+{
+        sigset_t masters, saved;
+        sigemptyset(&masters);
+        sigaddset(&masters, SIGTERM);
+        sigaddset(&masters, SIGINT);
+        sigaddset(&masters, SIGHUP);
+        (void)sigprocmask(SIG_BLOCK, &masters, &saved);
+        pid_t pid = fork();
+        int fork_errno = errno;
+        if (pid == 0) {
+                signal(SIGTERM, SIG_DFL);
+                signal(SIGINT, SIG_DFL);
+                signal(SIGHUP, SIG_IGN);
+        }
+        (void)sigprocmask(SIG_SETMASK, &saved, NULL);
+        errno = fork_errno;
+        return pid;
+}
+
 static void spawn_worker(int slot)
 {
         stats->slots[slot].generation = generation;
         stats_set_state(stats, slot, SLOT_STARTING);
         slot_info[slot] = (typeof(slot_info[0])){ .started_ms = monotonic_ms() };
-        pid_t pid = fork();
+        pid_t pid = fork_pool_child();
         if (pid == 0) {
-                signal(SIGTERM, SIG_DFL);
-                signal(SIGINT, SIG_DFL);
                 if (monitor_fd >= 0)
                         (void)close(monitor_fd);
                 sb_hub_in_child(hub, true);
@@ -164,7 +190,7 @@ static void spawn_monitor(void)
 {
         if (monitor_fd < 0)
                 return;
-        pid_t pid = fork();
+        pid_t pid = fork_pool_child();
         if (pid == 0) {
                 sb_hub_in_child(hub, false);
                 /* The monitor answers on its own socket: the pool's (fd 0) is not its business. */

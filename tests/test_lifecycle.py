@@ -412,3 +412,31 @@ def test_a_worker_told_to_stop_finishes_the_request_it_holds_wherever_it_waits()
         log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
     assert not failures, failures
+
+
+def test_sigterm_just_after_the_start_line_stops_the_pool():
+    """SIGTERM the moment the master logs event=start: its drain signals a worker it has just
+    forked. A signal that reached the child before its own dispositions ran the master's
+    handler there and was lost, and the master waited for that worker forever (every time,
+    30 of 30, before fork_pool_child in fcgi/worker.c)."""
+    worker = os.path.join(os.environ.get("PYEXEC_BUILD", os.path.join(ROOT, "build")), "pyexec-worker")
+    stuck = []
+    for attempt in range(8):
+        run_dir = tempfile.mkdtemp(prefix="pyexec-startterm-")
+        log_path = os.path.join(run_dir, "pool.log")
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", os.path.join(run_dir, "pool.sock"), "--", worker, "-w", "1"],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while b"event=start" not in open(log_path, "rb").read() and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            stuck.append(attempt)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert not stuck, f"the pool ignored a SIGTERM sent as it logged its start, attempts {stuck}"
