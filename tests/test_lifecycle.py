@@ -246,30 +246,51 @@ def test_runtime_describes_the_pool():
         stop(proc, log, run_dir)
 
 
+def sigterm_during_start(wait):
+    """Starts a one-worker pool under spawn-fcgi, calls wait(log_path), SIGTERMs the master:
+    True if the pool then stopped within 20 s (else it is killed)."""
+    worker = os.path.join(os.environ.get("PYEXEC_BUILD", os.path.join(ROOT, "build")), "pyexec-worker")
+    run_dir = tempfile.mkdtemp(prefix="pyexec-startterm-")
+    log_path = os.path.join(run_dir, "pool.log")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", os.path.join(run_dir, "pool.sock"), "--", worker, "-w", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait(log_path)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+        stopped = True
+    except subprocess.TimeoutExpired:
+        stopped = False
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return stopped
+
+
 def test_sigterm_while_the_pool_starts_stops_it():
     """The pool's master, SIGTERMed at every moment of its start-up (probe, monitor, workers),
     stops within seconds. libfcgi's FCGX_Init() installs a SIGTERM handler of its own that only
     sets a flag: the master used to miss such a SIGTERM, and every worker and monitor forked
     after it inherited the flag and was replaced forever."""
-    worker = os.path.join(os.environ.get("PYEXEC_BUILD", os.path.join(ROOT, "build")), "pyexec-worker")
-    stuck = []
-    for delay_ms in range(0, 400, 25):
-        run_dir = tempfile.mkdtemp(prefix="pyexec-startterm-")
-        sock = os.path.join(run_dir, "pool.sock")
-        log = open(os.path.join(run_dir, "pool.log"), "wb")
-        proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", sock, "--", worker, "-w", "1"], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        time.sleep(delay_ms / 1000)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            stuck.append(delay_ms)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+    stuck = [delay_ms for delay_ms in range(0, 400, 25)
+             if not sigterm_during_start(lambda _, ms=delay_ms: time.sleep(ms / 1000))]
     assert not stuck, f"the pool ignored a SIGTERM sent this many ms into its start: {stuck}"
+
+
+def test_sigterm_just_after_the_start_line_stops_the_pool():
+    """SIGTERM the moment the master logs event=start: its drain signals a worker it has just
+    forked. A signal that reached the child before its own dispositions ran the master's
+    handler there and was lost, and the master waited for that worker forever (every time,
+    30 of 30, before fork_pool_child in fcgi/worker.c)."""
+    def until_started(log_path):
+        deadline = time.monotonic() + 30
+        while b"event=start" not in open(log_path, "rb").read() and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
+    stuck = [attempt for attempt in range(8) if not sigterm_during_start(until_started)]
+    assert not stuck, f"the pool ignored a SIGTERM sent as it logged its start, attempts {stuck}"
 
 
 # ---- a worker told to stop finishes the request it holds ---------------------------------
@@ -412,31 +433,3 @@ def test_a_worker_told_to_stop_finishes_the_request_it_holds_wherever_it_waits()
         log.close()
         shutil.rmtree(run_dir, ignore_errors=True)
     assert not failures, failures
-
-
-def test_sigterm_just_after_the_start_line_stops_the_pool():
-    """SIGTERM the moment the master logs event=start: its drain signals a worker it has just
-    forked. A signal that reached the child before its own dispositions ran the master's
-    handler there and was lost, and the master waited for that worker forever (every time,
-    30 of 30, before fork_pool_child in fcgi/worker.c)."""
-    worker = os.path.join(os.environ.get("PYEXEC_BUILD", os.path.join(ROOT, "build")), "pyexec-worker")
-    stuck = []
-    for attempt in range(8):
-        run_dir = tempfile.mkdtemp(prefix="pyexec-startterm-")
-        log_path = os.path.join(run_dir, "pool.log")
-        log = open(log_path, "wb")
-        proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", os.path.join(run_dir, "pool.sock"), "--", worker, "-w", "1"],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while b"event=start" not in open(log_path, "rb").read() and time.monotonic() < deadline:
-            time.sleep(0.0005)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            stuck.append(attempt)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
-    assert not stuck, f"the pool ignored a SIGTERM sent as it logged its start, attempts {stuck}"
