@@ -102,8 +102,10 @@ def test_ctrl_c_stops_the_pool_without_interrupting_its_interpreters():
                             if "pyexec-zygote" in l and l.split()[2] == str(proc.pid)]
             assert interpreters, out
             assert all(int(pgid) != proc.pid for _, pgid, *_ in interpreters), interpreters
+            stop_began = time.monotonic()
             os.killpg(proc.pid, signal.SIGINT)
             assert proc.wait(timeout=60) == 0
+            stop_took = time.monotonic() - stop_began
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -113,6 +115,10 @@ def test_ctrl_c_stops_the_pool_without_interrupting_its_interpreters():
             text = f.read()
         shutil.rmtree(run_dir, ignore_errors=True)
         assert "KeyboardInterrupt" not in text and "warm_unavailable" not in text, text[-2000:]
+        # Nor does it reach the init factories: a worker then waited 5 s for a sandbox that
+        # would never get ready, and logged warm_failed for a script nobody had sent.
+        assert "warm_failed" not in text and "did not get ready" not in text, text[-2000:]
+        assert stop_took < 3, (stop_took, text[-2000:])
         assert "event=stopped" in text, text[-2000:]
 
 
