@@ -132,3 +132,68 @@ def test_a_call_holds_no_descriptor_of_another(base_url):
     results = [r["result"] for r in run(base_url, script, inputs=[0, 1, 2, 3, 4])["results"]]
     assert results[0] == [["/dev/null", os.O_RDONLY]] + [["pipe", os.O_WRONLY]] * 5, results[0]
     assert results[1:] == results[:1] * 4, results
+
+
+def test_a_process_a_call_leaves_behind_neither_stalls_the_batch_nor_outlives_its_call(base_url):
+    # Call 0 starts a process that holds its stdout and, a moment later, writes into the
+    # request's /tmp. The batch waited for the call's pipes to close, which that process
+    # never did: every entry became a wall-time timeout. Nor may it reach call 1, which
+    # looks for it (the calls share /tmp): what a call started ends with the call.
+    script = ("import os, time\n"
+              "def main(x):\n"
+              "    if x == 0 and os.fork() == 0:\n"
+              "        time.sleep(0.3)\n"
+              "        open('/tmp/left-behind', 'w').close()\n"
+              "        time.sleep(30)\n"
+              "        os._exit(0)\n"
+              "    if x == 1:\n"
+              "        time.sleep(0.8)\n"
+              "    return [x, os.path.exists('/tmp/left-behind')]\n")
+    results = run(base_url, script, inputs=[0, 1, 2], limits={"wall_time_s": 5})["results"]
+    assert results == [{"result": [x, False], "stdout": ""} for x in range(3)], results
+
+
+def test_a_call_that_leaves_a_process_and_dies_still_gets_its_entry(base_url):
+    # The call is killed (its own doing) while a process it started holds its pipes: the
+    # batch learns of the end from the call's exit, not from its pipes' end-of-file.
+    script = ("import os, signal, time\n"
+              "def main(x):\n"
+              "    if x == 0:\n"
+              "        if os.fork() == 0:\n"
+              "            time.sleep(30)\n"
+              "            os._exit(0)\n"
+              "        print('before', flush=True)\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    return x\n")
+    results = run(base_url, script, inputs=[0, 1], limits={"wall_time_s": 5})["results"]
+    assert results == [{"error": "Script execution error: killed by signal SIGKILL", "stdout": "before\n",
+                        "error_kind": "killed"}, {"result": 1, "stdout": ""}], results
+
+
+def test_the_module_body_s_processes_outlive_the_calls(base_url):
+    # What the module body started is the module's, like its objects: every call finds it.
+    script = ("import os, time\n"
+              "HELPER = os.fork()\n"
+              "if HELPER == 0:\n"
+              "    time.sleep(30)\n"
+              "    os._exit(0)\n"
+              "def main(x):\n"
+              "    os.kill(HELPER, 0)\n"
+              "    return open('/proc/%d/stat' % HELPER).read().split()[2] != 'Z'\n")
+    results = run(base_url, script, inputs=[0, 1, 2])["results"]
+    assert results == [{"result": True, "stdout": ""}] * 3, results
+
+
+def test_a_call_that_closes_its_pipes_and_goes_on_is_timed_out_with_the_batch_kept(base_url):
+    # End-of-file on both of a call's pipes without an entry is not its end: the batch waited
+    # for its exit without a deadline, and the whole request ended in the worker's timeout,
+    # the entries before it lost.
+    script = ("import os, time\n"
+              "def main(x):\n"
+              "    if x == 1:\n"
+              "        os.closerange(0, 64)\n"
+              "        time.sleep(30)\n"
+              "    return x\n")
+    results = run(base_url, script, inputs=[0, 1, 2], limits={"wall_time_s": 2})["results"]
+    assert results == [{"result": 0, "stdout": ""}] + [{"error": TIMEOUT_2S, "stdout": "",
+                                                        "error_kind": "timeout"}] * 2, results
