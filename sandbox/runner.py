@@ -515,6 +515,20 @@ def _sandbox_pids():
     return {int(n) for n in names if n.isdigit()} - {1, os.getpid()}
 
 
+def _last_pid():
+    """The PID this namespace gave last (/proc/loadavg's last field), or None."""
+    try:
+        fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return int(os.read(fd, 128).rsplit(None, 1)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    finally:
+        os.close(fd)
+
+
 def _end_strays(keep):
     """Kills every process of the sandbox but keep's (the next call, the module body's own),
     this one and init: what the call that just ended left running, however far it went
@@ -599,18 +613,24 @@ def _one_call(call, next_call, deadline, budget, keep):
     then ends what it left running but keep's processes: (entry, the output it printed,
     truncated, the next call's fork or None)."""
     pid, out_r, res_r, go_w, pidfd = call
+    pids_before = _last_pid()  # before the go: what the call forks comes after it
     try:
         os.write(go_w, b"g")
     except OSError:  # it died waiting (killed): its wait status says how
         pass
     os.close(go_w)
-    following = next_call(tuple(fd for fd in (out_r, res_r, pidfd) if fd is not None))
+    following = next_call((out_r, res_r) if pidfd is None else (out_r, res_r, pidfd))
     out, truncated, data, timed_out = _drain(pid, out_r, res_r, pidfd, deadline, budget)
     for fd in (out_r, res_r, pidfd):
         if fd is not None:
             os.close(fd)
-    # A call whose entry came is exiting: left out of the look, which would kill it again.
-    _end_strays(keep | ({following[0]} if following else set()) | ({pid} if data and not timed_out else set()))
+    # The look costs ~0.2 ms (what the runner allocates is copied: its pages are shared with
+    # the call forked ahead), and most calls fork nothing: if the namespace gave no PID since
+    # the go but the next call's, nothing is left to find. (PIDs are given in turn; coming
+    # back to the same one takes all pid_max of them.) A call whose entry came is exiting:
+    # left out of the look, which would kill it again.
+    if pids_before is None or _last_pid() != pids_before + (1 if following else 0):
+        _end_strays(keep | ({following[0]} if following else set()) | ({pid} if data and not timed_out else set()))
     # A call that gave its entry is not waited for (it is freeing its memory): init reaps it.
     done, status = os.waitpid(pid, os.WNOHANG)
     if not done and data and not timed_out:
