@@ -529,24 +529,42 @@ def _last_pid():
         os.close(fd)
 
 
-def _end_strays(keep):
+def _end_strays(keep, deadline):
     """Kills every process of the sandbox but keep's (the next call, the module body's own),
     this one and init: what the call that just ended left running, however far it went
     (setsid, double forks; orphans are init's, not ours). A process killed cannot fork, and a
     fork that won the race is visible by the next look, so looking until nothing new shows
-    up is enough. Their zombies are init's to reap, or ours: the call's own, below."""
+    up is enough. Then waits (until the deadline at most) for init to have reaped them."""
     killed = set()
     while True:
         pids = _sandbox_pids()
         new = (pids or set()) - keep - killed
         if not new:
-            return
+            break
         for pid in new:
             try:
                 os.kill(pid, 9)
             except OSError:
                 pass
         killed |= new
+    # Until init has reaped them they still count against the process limit, which is the
+    # next call's whole.
+    while killed and time.monotonic() < deadline:
+        left = killed & (_sandbox_pids() or set())
+        if all(_reaped_by_another(pid) for pid in left):
+            return
+        time.sleep(0.0005)
+
+
+def _reaped_by_another(pid):
+    """Whether pid is a zombie that a live process other than init must reap (a module-body
+    process's child): waiting for it could take forever. Also true once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    return fields[0] == b"Z" and fields[1] != b"1"
 
 
 def _call_entry(status, data, timed_out):
@@ -630,7 +648,8 @@ def _one_call(call, next_call, deadline, budget, keep):
     # back to the same one takes all pid_max of them.) A call whose entry came is exiting:
     # left out of the look, which would kill it again.
     if pids_before is None or _last_pid() != pids_before + (1 if following else 0):
-        _end_strays(keep | ({following[0]} if following else set()) | ({pid} if data and not timed_out else set()))
+        _end_strays(keep | ({following[0]} if following else set()) | ({pid} if data and not timed_out else set()),
+                    deadline)
     # A call that gave its entry is not waited for (it is freeing its memory): init reaps it.
     done, status = os.waitpid(pid, os.WNOHANG)
     if not done and data and not timed_out:

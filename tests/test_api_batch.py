@@ -197,3 +197,26 @@ def test_a_call_that_closes_its_pipes_and_goes_on_is_timed_out_with_the_batch_ke
     results = run(base_url, script, inputs=[0, 1, 2], limits={"wall_time_s": 2})["results"]
     assert results == [{"result": 0, "stdout": ""}] + [{"error": TIMEOUT_2S, "stdout": "",
                                                         "error_kind": "timeout"}] * 2, results
+
+
+def test_each_call_has_the_process_limit_whatever_the_call_before_left(base_url):
+    # Each call leaves as many sleeping processes (in sessions of their own) as the limit lets
+    # it make. Were they left running, the next call could make none.
+    script = ("import os, time\n"
+              "def main(x):\n"
+              "    made = 0\n"
+              "    while made < 20:\n"
+              "        try:\n"
+              "            pid = os.fork()\n"
+              "        except OSError:\n"
+              "            break\n"
+              "        if pid == 0:\n"
+              "            os.setsid()\n"
+              "            time.sleep(30)\n"
+              "            os._exit(0)\n"
+              "        made += 1\n"
+              "    return made\n")
+    results = run(base_url, script, inputs=[0, 1, 2], limits={"max_processes": 8})["results"]
+    # The first call runs beside the next one, forked ahead; the last, with none: it may make one more.
+    made = [r["result"] for r in results]
+    assert made[0] > 0 and all(m >= made[0] for m in made), results
