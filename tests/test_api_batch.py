@@ -217,6 +217,8 @@ def test_each_call_has_the_process_limit_whatever_the_call_before_left(base_url)
               "        made += 1\n"
               "    return made\n")
     results = run(base_url, script, inputs=[0, 1, 2], limits={"max_processes": 8})["results"]
-    # The first call runs beside the next one, forked ahead; the last, with none: it may make one more.
+    # A call shares the limit with the next one, forked ahead, unless it won the race for the
+    # slot (that fork failed and is made again at its turn), and the last has none beside it:
+    # one process more or less, never the few a call's leftovers would leave.
     made = [r["result"] for r in results]
-    assert made[0] > 0 and all(m >= made[0] for m in made), results
+    assert min(made) > 0 and max(made) - min(made) <= 1, results
