@@ -466,6 +466,13 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
         if pidfd is not None:
             sel.register(pidfd, selectors.EVENT_READ)
         truncated = timed_out = exited = False
+
+        def take(fd, chunk):  # the entry whole, the output up to the budget; whether cut
+            if fd == res_r or len(bufs[out_r]) < budget:
+                bufs[fd] += chunk
+                return False
+            return True
+
         while not exited:
             if out_r not in sel.get_map() and res_r not in sel.get_map() and (bufs[res_r] or pidfd is None):
                 break  # its entry is in, and it is exiting (freeing its memory): not waited for
@@ -481,10 +488,8 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
                     sel.unregister(key.fd)
-                elif key.fd == res_r or len(bufs[out_r]) < budget:
-                    bufs[key.fd] += chunk
                 else:
-                    truncated = True
+                    truncated |= take(key.fd, chunk)
         if exited:  # what is in the pipes, but not what a process left behind goes on writing
             for fd in (fd for fd in bufs if fd in sel.get_map()):
                 os.set_blocking(fd, False)
@@ -493,10 +498,7 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
                         chunk = os.read(fd, 1 << 16)
                         if not chunk:
                             break
-                        if fd == res_r or len(bufs[out_r]) < budget:
-                            bufs[fd] += chunk
-                        else:
-                            truncated = True
+                        truncated |= take(fd, chunk)
                 except BlockingIOError:
                     pass
     out = bufs[out_r]
@@ -506,12 +508,12 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
 
 
 def _sandbox_pids():
-    """The processes of the request's PID namespace but init and this one; None without a
-    /proc to tell."""
+    """The processes of the request's PID namespace but init and this one (none known without
+    a /proc)."""
     try:
         names = os.listdir("/proc")
     except OSError:
-        return None
+        return set()
     return {int(n) for n in names if n.isdigit()} - {1, os.getpid()}
 
 
@@ -537,8 +539,7 @@ def _end_strays(keep, deadline):
     up is enough. Then waits (until the deadline at most) for init to have reaped them."""
     killed = set()
     while True:
-        pids = _sandbox_pids()
-        new = (pids or set()) - keep - killed
+        new = _sandbox_pids() - keep - killed
         if not new:
             break
         for pid in new:
@@ -550,7 +551,7 @@ def _end_strays(keep, deadline):
     # Until init has reaped them they still count against the process limit, which is the
     # next call's whole.
     while killed and time.monotonic() < deadline:
-        left = killed & (_sandbox_pids() or set())
+        left = killed & _sandbox_pids()
         if all(_reaped_by_another(pid) for pid in left):
             return
         time.sleep(0.0005)
@@ -671,7 +672,7 @@ def _run_batch(main, inputs, limits, result_max):
     # calls; what a call starts ends with it. Calls that have ended are spared too: they are
     # gone or exiting by their own _exit (a second look and a kill for them cost ~0.2 ms a
     # call).
-    spared = _sandbox_pids() or set()
+    spared = _sandbox_pids()
 
     def fork_ahead(i, inherited):
         if i < len(inputs):
