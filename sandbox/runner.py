@@ -388,6 +388,7 @@ BATCH_TEXT_MAX = 4 << 10  # an entry's error text and traceback, each (sandbox/v
 BATCH_MARGIN_S = 0.3      # ends the batch this long before the worker's deadline
 PIPE_READS_AFTER_EXIT = 16  # 64 KiB reads: a pipe's buffer (64 KiB by default) and then some
 _texts = {}               # the entries' fixed texts, the worker's own (sent with the limits)
+_ended = set()            # calls that gave their entry and were not yet reaped (this one's children)
 
 
 def _entry_error(kind, message, tb=""):
@@ -651,13 +652,48 @@ def _one_call(call, next_call, deadline, budget, keep):
     if pids_before is None or _last_pid() != pids_before + (1 if following else 0):
         _end_strays(keep | ({following[0]} if following else set()) | ({pid} if data and not timed_out else set()),
                     deadline)
-    # A call that gave its entry is not waited for (it is freeing its memory): init reaps it.
+    # A call that gave its entry is not waited for: it is exiting (freeing its memory, which
+    # can take milliseconds). It is killed all the same, in case a process it started forged
+    # that entry while main() goes on (a no-op for a process already exiting), and reaped
+    # later (_reap_ended): until then it counts against the process limit.
     done, status = os.waitpid(pid, os.WNOHANG)
     if not done and data and not timed_out:
+        os.kill(pid, 9)
+        _ended.add(pid)
         status = 0
     elif not done:
         _, status = os.waitpid(pid, 0)
     return _call_entry(status, data, timed_out), out, truncated, following
+
+
+def _reap_ended(deadline=None):
+    """Reaps the ended calls that have exited; with a deadline, waits until all have (they
+    were killed: not long) or it passes. Unreaped, they would pile up as zombies, each one
+    of the process limit, until forks failed (a loaded machine left 23 after 100 calls)."""
+    while True:
+        for pid in list(_ended):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    _ended.discard(pid)
+            except ChildProcessError:
+                _ended.discard(pid)
+        if not _ended or deadline is None or time.monotonic() >= deadline:
+            return
+        time.sleep(0.0005)
+
+
+def _fork_at_turn(main, value, deadline):
+    """The call forked at its turn (its fork ahead failed): if the process limit refused it,
+    again once the calls that ended are reaped."""
+    import errno
+
+    try:
+        return _fork_call(main, value)
+    except OSError as exc:
+        if exc.errno != errno.EAGAIN or not _ended:
+            raise
+    _reap_ended(deadline)
+    return _fork_call(main, value)
 
 
 def _run_batch(main, inputs, limits, result_max):
@@ -675,6 +711,7 @@ def _run_batch(main, inputs, limits, result_max):
     spared = _sandbox_pids()
 
     def fork_ahead(i, inherited):
+        _reap_ended()
         if i < len(inputs):
             try:
                 return _fork_call(main, inputs[i], inherited)
@@ -690,7 +727,7 @@ def _run_batch(main, inputs, limits, result_max):
             entry, out, truncated = _entry_error("timeout", _texts["timeout_wall"]), b"", False
         else:
             try:
-                call = call or _fork_call(main, value)
+                call = call or _fork_at_turn(main, value, deadline)
                 entry, out, truncated, ahead = _one_call(call, functools.partial(fork_ahead, i + 1),
                                                          deadline, budget, spared)
                 spared.add(call[0])
