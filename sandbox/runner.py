@@ -644,24 +644,25 @@ def _one_call(call, next_call, deadline, budget, keep):
     for fd in (out_r, res_r, pidfd):
         if fd is not None:
             os.close(fd)
-    # The look costs ~0.2 ms (what the runner allocates is copied: its pages are shared with
-    # the call forked ahead), and most calls fork nothing: if the namespace gave no PID since
-    # the go but the next call's, nothing is left to find. (PIDs are given in turn; coming
-    # back to the same one takes all pid_max of them.) A call whose entry came is exiting:
-    # left out of the look, which would kill it again.
-    if pids_before is None or _last_pid() != pids_before + (1 if following else 0):
-        _end_strays(keep | ({following[0]} if following else set()) | ({pid} if data and not timed_out else set()),
-                    deadline)
     # A call that gave its entry is not waited for: it is exiting (freeing its memory, which
     # can take milliseconds). It is killed all the same, in case a process it started forged
-    # that entry while main() goes on (a no-op for a process already exiting), and reaped
-    # later (_reap_ended): until then it counts against the process limit.
+    # that entry while main() goes on (a no-op for a process already exiting), and before the
+    # look below, so that it cannot fork after it; it is reaped later (_reap_ended): until
+    # then it counts against the process limit. Any other call has exited or was killed.
     done, status = os.waitpid(pid, os.WNOHANG)
-    if not done and data and not timed_out:
+    exiting = not done and data and not timed_out
+    if exiting:
         os.kill(pid, 9)
         _ended.add(pid)
         status = 0
-    elif not done:
+    # The look costs ~0.2 ms (what the runner allocates is copied: its pages are shared with
+    # the call forked ahead), and most calls fork nothing: if the namespace gave no PID since
+    # the go but the next call's, nothing is left to find. (PIDs are given in turn; coming
+    # back to the same one takes all pid_max of them.) A call that is exiting is left out of
+    # the look, which would kill it again.
+    if pids_before is None or _last_pid() != pids_before + (1 if following else 0):
+        _end_strays(keep | ({following[0]} if following else set()) | ({pid} if exiting else set()), deadline)
+    if not done and not exiting:
         _, status = os.waitpid(pid, 0)
     return _call_entry(status, data, timed_out), out, truncated, following
 
