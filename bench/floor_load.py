@@ -67,11 +67,11 @@ def request(script, cgroups=None):
     """One request's unavoidable work (sandboxed: in fresh namespaces, in the fresh cgroups
     below each of cgroups); True when main() answered."""
     r, w = os.pipe()
+    made = []  # this request's cgroups
     if cgroups is None:
         pid = os.fork()
     else:
         go_r, go_w = os.pipe()
-        made = []
         for parent in cgroups:
             made.append(os.path.join(parent, f"floor-{os.getpid()}"))
             os.mkdir(made[-1])
@@ -99,7 +99,7 @@ def request(script, cgroups=None):
         answer += chunk
     os.close(r)
     os.waitpid(pid, 0)
-    for path in made if cgroups is not None else ():
+    for path in made:
         os.rmdir(path)
     return answer.startswith(b'{"result"')
 
