@@ -60,7 +60,10 @@ def _pyexec_run(argv, warm=False):
     sys.stdout = sys.__stdout__ = streams[0]
     sys.stderr = sys.__stderr__ = streams[1]
     if warm:
-        _reseed_numpy()
+        if not _numpy_in_place:  # else done before any Python ran (see _pyexec_fork_hooks)
+            _reseed_numpy()
+        for hook in _deferred_hooks:  # for the script's own forks (see _pyexec_fork_hooks)
+            os.register_at_fork(after_in_child=hook)
 
     lower, options, source = _read_job()
     if "inputs" in options:
@@ -925,6 +928,122 @@ def _script_streams():
 
 # Warm mode: the script's streams, made by the zygote before any request (_pyexec_warm_up).
 _warm_streams = None
+
+# ---- warm mode: what every fork of the zygote would otherwise redo in Python ----------------
+#
+# Run for the first time in a fork, Python code pays for every page it touches with a
+# copy-on-write fault (~3-4 us each here). Two things every script's process did in Python
+# cost ~0.6 ms of CPU together (~120 faults) for a numpy request, a tenth of its CPU:
+# - the os.register_at_fork hooks run by PyOS_AfterFork_Child: threading's (_after_fork) and
+#   random's (_inst.seed);
+# - numpy's reseed through np.random.set_state() (_reseed_numpy).
+# What they do is done without Python instead. The zygote (_pyexec_fork_hooks) keeps those two
+# hooks out of the list its forks run, and gives the C side where the two generators' MT19937
+# states live, each checked against a state set through the library's own API; each script's
+# process fills them from getrandom() before any Python runs (sandbox/zygote-main.c). Where a
+# check fails, the hook stays or _reseed_numpy runs, as before. Each script's process
+# registers the hooks again (_pyexec_run) for the forks the script makes itself.
+#
+# threading's hook repairs what a fork breaks when other threads held threading's locks or
+# ran: the zygote has one thread (init_python refuses to serve otherwise) and forks from C,
+# never inside Python code that holds a lock, so the threading state a fork inherits is
+# already right (its one thread, its ident, its locks free). It is deferred only when
+# threading knows of that one thread alone.
+
+_deferred_hooks = []  # the hooks the zygote's forks do without, in the order they came
+_numpy_in_place = False  # numpy's global state is reseeded by the C side
+_deferring = False  # within the zygote's window (_pyexec_fork_hooks)
+_os_register_at_fork = os.register_at_fork
+
+
+def _deferrable_hook(hook):
+    """threading's or random's at-fork hook, else None."""
+    threading, random = sys.modules.get("threading"), sys.modules.get("random")
+    if threading is not None and hook is getattr(threading, "_after_fork", None):
+        return "threading"
+    if random is not None and getattr(hook, "__self__", None) is getattr(random, "_inst", None) \
+            and getattr(hook, "__func__", None) is random.Random.seed:
+        return "random"
+    return None
+
+
+def _deferring_register_at_fork(*, before=None, after_in_child=None, after_in_parent=None):
+    """os.register_at_fork within the window; os.register_at_fork itself after it (for a
+    library that kept a reference of its own)."""
+    if _deferring and after_in_child is not None and _deferrable_hook(after_in_child):
+        _deferred_hooks.append(after_in_child)
+        after_in_child = None
+    hooks = {"before": before, "after_in_child": after_in_child, "after_in_parent": after_in_parent}
+    if any(hooks.values()):
+        _os_register_at_fork(**{when: hook for when, hook in hooks.items() if hook is not None})
+
+
+def _mt_state_at(address, key_offset, position_offset):
+    import ctypes
+
+    return (ctypes.c_uint32 * 624).from_address(address + key_offset), ctypes.c_int.from_address(address + position_offset)
+
+
+def _random_state():
+    """(key address, position address) of random's shared generator, checked, or None.
+    CPython's RandomObject: PyObject_HEAD, int index, uint32_t state[624]."""
+    import random
+
+    inst = random._inst
+    if type(inst).__mro__[1:2] != (random._random.Random,) or inst.gauss_next is not None:
+        return None
+    head = object.__basicsize__  # PyObject_HEAD
+    inst.setstate((3, tuple(range(1, 625)) + (7,), None))
+    key, position = _mt_state_at(id(inst), head + 4, head)
+    known = list(key) == list(range(1, 625)) and position.value == 7
+    inst.seed()  # a fresh state again, and no cached Gaussian
+    return (id(inst) + head + 4, id(inst) + head) if known else None
+
+
+def _numpy_state():
+    """(key address, position address) of numpy's global MT19937, checked, or None. Its C
+    struct: uint32 key[624], int pos. Leaves a fresh state with no cached Gaussian (set_state
+    of a 3-tuple clears it), which every fork inherits."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    bit_generator = np.random.mtrand._rand._bit_generator
+    if type(bit_generator).__name__ != "MT19937":
+        return None
+    address = bit_generator.ctypes.state_address
+    np.random.set_state(("MT19937", np.arange(1, 625, dtype=np.uint32), 7))
+    key, position = _mt_state_at(address, 0, 624 * 4)
+    known = list(key) == list(range(1, 625)) and position.value == 7
+    np.random.set_state(("MT19937", np.frombuffer(os.urandom(624 * 4), dtype=np.uint32), 624))
+    return (address, address + 624 * 4) if known else None
+
+
+def _pyexec_fork_hooks(begin):
+    """Warm mode, in the zygote: begin=True before anything that may import threading or
+    random; False after the last import. Returns, at the end, the MT19937 states each fork
+    fills itself: a list of (key address, position address)."""
+    global _deferring, _numpy_in_place
+    _deferring = begin
+    if begin:
+        os.register_at_fork = _deferring_register_at_fork
+        return []
+    os.register_at_fork = _os_register_at_fork
+    states = []
+    for hook in list(_deferred_hooks):
+        if _deferrable_hook(hook) == "threading":
+            threading = sys.modules["threading"]
+            if threading.active_count() == 1 and not threading._limbo:
+                continue  # nothing for it to repair
+        elif (state := _random_state()) is not None:
+            states.append(state)  # the fork reseeds random in place
+            continue
+        _deferred_hooks.remove(hook)  # cannot be done without: every fork runs it
+        os.register_at_fork(after_in_child=hook)
+    numpy_state = _numpy_state()
+    if numpy_state is not None:
+        states.append(numpy_state)
+        _numpy_in_place = True
+    return states
 
 
 def _pyexec_warm_up():

@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,10 +43,36 @@
 
 static PyObject *runner_module;
 
+/* The MT19937 generators whose state each script's process fills from the kernel itself
+ * (random's shared one, numpy's global one): where their key of 624 words and their position
+ * are, found and checked by the runner's _pyexec_fork_hooks, which says why. */
+enum { MT_KEY_WORDS = 624, MAX_MT_STATES = 2 };
+static struct mt_state {
+        unsigned char *key;
+        int *position;
+} mt_states[MAX_MT_STATES];
+static int n_mt_states;
+
+/* A fork inherits the zygote's states: without this every script would draw the same numbers.
+ * Does not return on failure (a process with a shared state must not run a script). */
+static void reseed_mt_states(void)
+{
+        for (int i = 0; i < n_mt_states; i++) {
+                for (size_t got = 0; got < MT_KEY_WORDS * 4;) {
+                        ssize_t n = getrandom(mt_states[i].key + got, MT_KEY_WORDS * 4 - got, 0);
+                        if (n < 0 && errno != EINTR)
+                                _exit(1);
+                        got += n > 0 ? (size_t)n : 0;
+                }
+                *mt_states[i].position = MT_KEY_WORDS; /* the next draw regenerates from the key */
+        }
+}
+
 /* Runs in the script's process, confined; does not return. */
 static void warm_payload(const struct sb_limits *limits)
 {
         signal(SIGCHLD, SIG_DFL); /* the zygote's own handler is not the script's business */
+        reseed_mt_states();
         PyOS_AfterFork_Child(); /* also runs os.register_at_fork hooks: random reseeds itself */
         PyObject *r = PyObject_CallMethod(runner_module, "_pyexec_run", "[sn]O", "pyexec",
                                           (Py_ssize_t)limits->result_max_bytes, Py_True);
@@ -286,6 +313,30 @@ static bool private_tmp(void)
         return true;
 }
 
+/* Around the preload and the runner's imports: the at-fork hooks and reseeds that every
+ * fork would otherwise run in Python (the runner's _pyexec_fork_hooks says which and why).
+ * At the end, the generators' states that reseed_mt_states fills. */
+static int fork_hooks(bool begin, char *err, size_t errlen)
+{
+        PyObject *states = PyObject_CallMethod(runner_module, "_pyexec_fork_hooks", "O", begin ? Py_True : Py_False);
+        if (!states || !PyList_Check(states) || PyList_GET_SIZE(states) > MAX_MT_STATES) {
+                Py_XDECREF(states);
+                return python_failure("the fork hooks", err, errlen);
+        }
+        n_mt_states = 0;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(states); i++) {
+                PyObject *key, *position;
+                if (!PyArg_ParseTuple(PyList_GET_ITEM(states, i), "OO", &key, &position))
+                        break;
+                mt_states[i] = (struct mt_state){ PyLong_AsVoidPtr(key), PyLong_AsVoidPtr(position) };
+                n_mt_states = (int)i + 1;
+        }
+        Py_DECREF(states);
+        if (PyErr_Occurred())
+                return python_failure("the fork hooks", err, errlen);
+        return 0;
+}
+
 /* CPython as python3 -I with the sandbox's environment, and the runner as pyexec_runner. */
 static int start_interpreter(char *err, size_t errlen)
 {
@@ -318,7 +369,7 @@ static int start_interpreter(char *err, size_t errlen)
                 python_error(err, errlen);
                 return -1;
         }
-        return 0;
+        return fork_hooks(true, err, errlen);
 }
 
 /* Without a /tmp of our own (private_tmp), the imports' caches go to a directory only we can
@@ -366,6 +417,8 @@ static int init_python(const char *preload, bool own_tmp, char *err, size_t errl
                 snprintf(err, errlen, "warming up the runner failed");
                 return -1;
         }
+        if (fork_hooks(false, err, errlen) < 0)
+                return -1;
         /* matplotlib keeps the fonts it drew with open, and a fork's first act is to drop
          * them (an os.register_at_fork hook), closing descriptors that are by then the script
          * process's own. So they go now; a fork reopened them anyway. */

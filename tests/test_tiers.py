@@ -294,3 +294,29 @@ def test_an_interpreter_that_cannot_import_leaves_its_scripts_cold_and_says_why_
         assert len(reasons) <= 2, reasons  # once at start, perhaps once more after 5 s
     finally:
         stop_service(svc)
+
+
+@pytest.mark.parametrize("imports", list(TIERS))
+def test_a_scripts_own_forks_get_the_at_fork_hooks_the_interpreter_skips(svc, imports):
+    """The interpreter's forks do without threading's and random's at-fork hooks (the runner's
+    _pyexec_fork_hooks); a script's own os.fork() must still run them: its child reseeds
+    random, and knows only its own thread even when another was running at the fork."""
+    script = imports + textwrap.dedent("""
+        import os, random, threading
+        def main():
+            release = threading.Event()
+            other = threading.Thread(target=release.wait, daemon=True)
+            other.start()
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(w, f"{random.random()} {threading.active_count()}".encode())
+                os._exit(0)
+            os.close(w)
+            child = os.read(r, 100).decode().split()
+            os.waitpid(pid, 0)
+            release.set()
+            other.join()
+            return [random.random() != float(child[0]), int(child[1]), threading.active_count()]
+        """)
+    assert run(svc, script, TIERS[imports]) == [True, 1, 1]
