@@ -255,6 +255,40 @@ static int build_shared_parts(char *err, size_t errlen)
  * a mount, and only the host's root could make it writable again. */
 static bool template_ready;
 
+static bool under(const char *path, const char *top)
+{
+        size_t n = strlen(top);
+        return strncmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Once the template is built, the factory's namespace needs of the host's mounts only "/"
+ * (pivoted away from by every init) and /proc (the kernel lets a user namespace mount a new
+ * procfs only where one is fully visible). Every init's clone copies each mount of this
+ * namespace and its pivot detaches them again: here ~24 more of them (/sys and its cgroup
+ * hierarchies, /dev and its submounts, /run/netns entries), ~40% of the mounts each
+ * request copies and tears down. So they go, last mounted first. Best effort: a mount
+ * this namespace may not unmount (locked, in a container) stays, as it did. */
+static void prune_host_mounts(void)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return;
+        char points[128][256];
+        int n = 0;
+        char line[1024];
+        while (n < 128 && fgets(line, sizeof(line), f)) {
+                /* "id parent major:minor root mount-point ...": the fifth field (octal
+                 * escapes for spaces and the like are left as they are: such a path is not
+                 * found, and its mount stays). */
+                if (sscanf(line, "%*s %*s %*s %*s %255s", points[n]) == 1 && strcmp(points[n], "/") != 0 &&
+                    !under(points[n], "/proc") && !under(points[n], NEWROOT))
+                        n++;
+        }
+        fclose(f);
+        while (n-- > 0)
+                (void)umount2(points[n], MNT_DETACH);
+}
+
 int sb_root_template_prepare(char *why, size_t whylen)
 {
         if (unshare(CLONE_NEWNS) < 0)
@@ -271,6 +305,7 @@ int sb_root_template_prepare(char *why, size_t whylen)
                 return r;
         }
         template_ready = true;
+        prune_host_mounts();
         return 0;
 }
 
