@@ -15,6 +15,7 @@ enum { SB_CG_MEMORY, SB_CG_PIDS, SB_CG_CPUACCT, SB_CG_COUNT };
  * (v2: path[0] only, in the role of all three). */
 struct sb_cgroup {
         char path[SB_CG_COUNT][PATH_MAX];
+        int dir_fd[SB_CG_COUNT]; /* each directory (O_PATH): its files opened relative to it */
         int count;        /* directories in path */
         int version;      /* 1 or 2 */
         int cpu_usage_fd; /* cpuacct.usage (v1) or cpu.stat (v2), read while the script runs */
