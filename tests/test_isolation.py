@@ -334,3 +334,22 @@ def test_a_killed_init_factory_is_replaced(svc):
         os.kill(pid, signal.SIGKILL)
     for i in range(4):
         assert result(svc, f"def main():\n    return {i}\n") == i
+
+
+def test_init_factories_keep_none_of_the_hosts_mounts_but_root_and_proc(svc):
+    """Each init's namespace is a copy of its factory's: of the host's mounts the factory keeps
+    only / (each init pivots away from it) and /proc (a user namespace may mount a new procfs
+    only where one is fully visible), the rest detached once the template is built (fewer
+    mounts copied per request, none of the host's /sys or /dev reachable before the pivot)."""
+    for i in range(3):
+        result(svc, "def main():\n    return 0\n")
+    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
+    factories = [int(line.split()[0]) for line in out.splitlines()
+                 if line.split()[1:] == ["pyexec-initd"] and _session(line.split()[0]) == svc.proc.pid]
+    assert factories, "no init factory found"
+    for pid in factories:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        host = [p for p in points if p not in ("/", "/proc") and not p.startswith(("/proc/", "/tmp"))]
+        assert not host, (pid, host)
+        assert "/proc" in points and "/tmp/usr/lib" in points, points
