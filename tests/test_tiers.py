@@ -320,3 +320,19 @@ def test_a_scripts_own_forks_get_the_at_fork_hooks_the_interpreter_skips(svc, im
             return [random.random() != float(child[0]), int(child[1]), threading.active_count()]
         """)
     assert run(svc, script, TIERS[imports]) == [True, 1, 1]
+
+
+@pytest.mark.parametrize("imports", list(TIERS))
+def test_a_scripts_first_gaussian_is_its_own(svc, imports):
+    """random and numpy cache the second of each pair of Gaussians they draw. The generators'
+    states are refilled in place in each fork (the runner's _pyexec_fork_hooks), so a cache the
+    interpreter left would be the first Gaussian of every script."""
+    script = imports + textwrap.dedent("""
+        import importlib, random
+        def main():
+            numpy = importlib.import_module("numpy")
+            return [random.gauss(0, 1), float(numpy.random.normal())]
+        """)
+    first = run(svc, script, TIERS[imports])
+    second = run(svc, script, TIERS[imports])
+    assert first[0] != second[0] and first[1] != second[1], (first, second)
