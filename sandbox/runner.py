@@ -1014,7 +1014,7 @@ def _numpy_state():
     np.random.set_state(("MT19937", np.arange(1, 625, dtype=np.uint32), 7))
     key, position = _mt_state_at(address, 0, 624 * 4)
     known = list(key) == list(range(1, 625)) and position.value == 7
-    np.random.set_state(("MT19937", np.frombuffer(os.urandom(624 * 4), dtype=np.uint32), 624))
+    _reseed_numpy()
     return (address, address + 624 * 4) if known else None
 
 

@@ -249,36 +249,39 @@ def test_calls_that_ended_are_reaped_not_left_as_zombies(base_url):
     assert all(isinstance(z, int) for z in seen) and max(seen) <= 3, results
 
 
+# A call's child writes an entry on the call's result pipe (any pipe above fd 3 but stdout's),
+# then the call closes its output and every other pipe, as a call that means to run on would.
+FORGE_ENTRY_AND_CLOSE = ("import os, time\n"
+                         "def forge_entry_and_close():\n"
+                         "    fds = {}\n"
+                         "    for f in os.listdir('/proc/self/fd'):\n"
+                         "        try:\n"
+                         "            fds[int(f)] = os.readlink(f'/proc/self/fd/{f}')\n"
+                         "        except OSError:\n"
+                         "            pass\n"
+                         "    if os.fork() == 0:\n"
+                         "        for fd, link in fds.items():\n"
+                         "            if fd > 3 and link.startswith('pipe:') and link != fds[1]:\n"
+                         "                os.write(fd, b'{\"result\": \"forged\"}')\n"
+                         "        os._exit(0)\n"
+                         "    os.wait()\n"
+                         "    for fd in [1, 2] + [fd for fd in fds if fd > 3]:\n"
+                         "        try:\n"
+                         "            os.close(fd)\n"
+                         "        except OSError:\n"
+                         "            pass\n")
+
+
 def test_a_call_whose_entry_a_child_forged_does_not_run_on(base_url):
     # Call 0's child writes an entry on the call's result pipe; call 0 closes its pipes and goes
     # on, and writes a file during call 1. The entry it forged stands (it is the script's own
     # word), but the call is over: its process must not outlive it.
-    script = ("import os, time\n"
-              "def pipes():\n"
-              "    out = {}\n"
-              "    for f in os.listdir('/proc/self/fd'):\n"
-              "        try:\n"
-              "            out[int(f)] = os.readlink(f'/proc/self/fd/{f}')\n"
-              "        except OSError:\n"
-              "            pass\n"
-              "    return out\n"
+    script = (FORGE_ENTRY_AND_CLOSE +
               "def main(x):\n"
               "    if x == 1:\n"
               "        time.sleep(1.5)\n"
               "        return os.path.exists('/tmp/late')\n"
-              "    fds = pipes()\n"
-              "    result_pipe = [fd for fd, link in fds.items() if fd > 3 and link.startswith('pipe:')\n"
-              "                   and link != fds[1]]\n"
-              "    if os.fork() == 0:\n"
-              "        for fd in result_pipe:\n"
-              "            os.write(fd, b'{\"result\": \"forged\"}')\n"
-              "        os._exit(0)\n"
-              "    os.wait()\n"
-              "    for fd in [1, 2] + [fd for fd in fds if fd > 3]:\n"
-              "        try:\n"
-              "            os.close(fd)\n"
-              "        except OSError:\n"
-              "            pass\n"
+              "    forge_entry_and_close()\n"
               "    time.sleep(0.5)\n"
               "    with open('/tmp/late', 'w') as f:\n"
               "        f.write('call 0 ran on')\n"
@@ -292,28 +295,12 @@ def test_a_call_whose_entry_a_child_forged_leaves_nothing_it_forks_after(base_ur
     # As above, but call 0 goes on forking children (each in a session of its own, each writing
     # a file later) until it is stopped: the look for strays after a call must come after that
     # call is killed, or what it forks between the look and the kill lives on into call 1.
-    script = ("import os, time\n"
+    script = (FORGE_ENTRY_AND_CLOSE +
               "def main(x):\n"
               "    if x == 1:\n"
               "        time.sleep(1.5)\n"
               "        return sorted(os.listdir('/tmp'))\n"
-              "    fds = {}\n"
-              "    for f in os.listdir('/proc/self/fd'):\n"
-              "        try:\n"
-              "            fds[int(f)] = os.readlink(f'/proc/self/fd/{f}')\n"
-              "        except OSError:\n"
-              "            pass\n"
-              "    if os.fork() == 0:\n"
-              "        for fd, link in fds.items():\n"
-              "            if fd > 3 and link.startswith('pipe:') and link != fds[1]:\n"
-              "                os.write(fd, b'{\"result\": \"forged\"}')\n"
-              "        os._exit(0)\n"
-              "    os.wait()\n"
-              "    for fd in [1, 2] + [fd for fd in fds if fd > 3]:\n"
-              "        try:\n"
-              "            os.close(fd)\n"
-              "        except OSError:\n"
-              "            pass\n"
+              "    forge_entry_and_close()\n"
               "    n, end = 0, time.time() + 3\n"
               "    while time.time() < end:\n"
               "        try:\n"

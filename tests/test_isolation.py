@@ -321,15 +321,21 @@ def test_uid_base_meeting_a_host_user_is_refused(tmp_path):
     assert b"uid_base" in p.stderr and b"/etc/passwd" in p.stderr, p.stderr
 
 
+def _init_factories(svc):
+    """The pyexec-init factories of svc's pool (its workers' children in its session)."""
+    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
+    factories = [int(line.split()[0]) for line in out.splitlines()
+                 if line.split()[1:] == ["pyexec-initd"] and _session(line.split()[0]) == svc.proc.pid]
+    assert factories, "no init factory found"
+    return factories
+
+
 def test_a_killed_init_factory_is_replaced(svc):
     """Each worker's pyexec-init factory clones its sandboxes' inits; killed, the next request
     still runs (the worker starts a new one)."""
     for i in range(3):  # cold workers start theirs with their first sandbox
         result(svc, "def main():\n    return 0\n")
-    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
-    factories = [int(line.split()[0]) for line in out.splitlines()
-                 if line.split()[1:] == ["pyexec-initd"] and _session(line.split()[0]) == svc.proc.pid]
-    assert factories, "no init factory found"
+    factories = _init_factories(svc)
     for pid in factories:
         os.kill(pid, signal.SIGKILL)
     for i in range(4):
@@ -343,10 +349,7 @@ def test_init_factories_keep_none_of_the_hosts_mounts_but_root_and_proc(svc):
     mounts copied per request, none of the host's /sys or /dev reachable before the pivot)."""
     for i in range(3):
         result(svc, "def main():\n    return 0\n")
-    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
-    factories = [int(line.split()[0]) for line in out.splitlines()
-                 if line.split()[1:] == ["pyexec-initd"] and _session(line.split()[0]) == svc.proc.pid]
-    assert factories, "no init factory found"
+    factories = _init_factories(svc)
     for pid in factories:
         with open(f"/proc/{pid}/mountinfo") as f:
             points = [line.split()[4] for line in f]
