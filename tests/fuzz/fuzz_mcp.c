@@ -4,10 +4,14 @@
  *
  * Oracles beyond "no crash": every answer is 200, 202 (without a body), 400 or 500; every body
  * is one strict JSON value; the arguments handed to /execute are one strict JSON value,
- * NUL-terminated, and whenever /execute is asked the message was a tools/call. */
+ * NUL-terminated, and whenever /execute is asked the message was a tools/call (its method read
+ * as JSON: a client may spell it "tools\/call", which a search of the raw text would miss). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "../../fcgi/mcp.h"
 #include "jsontext.h"
@@ -18,10 +22,20 @@ static const char *const answers[] = {
         "{\"result\": null, \"stdout\": \"\", \"figures\": [{\"media_type\": \"image/png\", \"base64\": \"AA==\"}]}",
 };
 
+static bool is_tools_call(const char *message)
+{
+        struct json_object *root = json_tokener_parse(message), *method;
+        bool yes = root && json_object_object_get_ex(root, "method", &method) &&
+                   json_object_is_type(method, json_type_string) &&
+                   strcmp(json_object_get_string(method), "tools/call") == 0;
+        json_object_put(root);
+        return yes;
+}
+
 static int execute(void *ctx, const char *body, size_t len, struct sbuf *answer, struct api_error *e)
 {
         unsigned choice = *(const unsigned char *)ctx;
-        if (body[len] != '\0' || jt_validate(body, len, 256) != 0 || !strstr(ctx, "tools/call"))
+        if (body[len] != '\0' || jt_validate(body, len, 256) != 0 || !is_tools_call(ctx))
                 abort();
         switch (choice % 6) {
         case 3: api_error_set(e, 400, "invalid_request", "refused"); return -1;
