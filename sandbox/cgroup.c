@@ -1,14 +1,26 @@
-/* cgroup.c — a memory and pids cgroup for each request, where the machine allows it.
+/* cgroup.c — a memory, pids and cpuacct cgroup for each sandbox, where the machine allows it.
  *
  * rlimits bound each process; a cgroup bounds the sandbox as a whole (64 processes that each
  * stay under RLIMIT_AS could still take 64 times the memory, and each 10 s of CPU). The
  * cpuacct cgroup counts the CPU time of all of them, which the worker checks against the
- * request's CPU limit while it runs (sandbox.c). Each request gets its own
- * cgroup in the v1 "memory" and "pids" hierarchies, created below the worker's own cgroup (so
- * a container's or a systemd unit's limits still apply above it), the sandbox's init is moved
- * in before it is allowed to start, and the cgroup is removed when the run is over. The memory
- * limit covers the script's memory and its /tmp (tmpfs pages are charged to their writer),
- * with swap use forbidden; the oom_kill counter tells an OOM kill from any other SIGKILL.
+ * request's CPU limit while it runs (sandbox.c). The cgroups sit in the v1 "memory", "pids" and
+ * "cpuacct" hierarchies, below the worker's own cgroup (so a container's or a systemd unit's
+ * limits still apply above it). The memory limit covers the script's memory and its /tmp
+ * (tmpfs pages are charged to their writer), with swap use forbidden; the oom_kill counter
+ * tells an OOM kill from any other SIGKILL.
+ *
+ * Slots. A worker makes its cgroups once per interpreter tier, and once for cold sandboxes, and
+ * lends them to one sandbox after another (sb_cgroup_borrow()), because moving a process into a
+ * cgroup waits for an RCU grace period (the kernel's cgroup_threadgroup_rwsem, taken for every
+ * move), and making and removing three cgroups per request cost CPU besides: with a cgroup per
+ * request, a pool of 4 workers answered pandas at c=4 15% slower than one without cgroups. A
+ * tier's forker moves itself into its slot once (zygote-main.c), so each script process is born
+ * there and nothing moves per request; cold, init is still moved in per request. A slot is lent
+ * again only once every process of the last sandbox is gone (its PID namespace died with init),
+ * and then with the request's limits written where they differ, the memory peak reset, and the
+ * OOM kills and CPU time so far counted out (oom_kills_base, cpu_base_us): nothing of one
+ * request's use reaches the next (tests/test_cgroup_reuse.py). What a slot can keep is page
+ * cache its last script read in, charged to it and reclaimed under its limit like any cache.
  *
  * cgroup v2 (the unified hierarchy) works the same with one directory per request: memory.max
  * (plus /tmp and kernel slack), memory.swap.max 0, memory.oom.group 1 (an OOM kill ends the
@@ -252,6 +264,12 @@ static unsigned long long memory_bytes(const struct sb_limits *l)
         return ((unsigned long long)l->memory_mb + l->tmp_size_mb + KERNEL_SLACK_MB) << 20;
 }
 
+/* The script's processes plus one: init, or a slot's forker. */
+static unsigned pids_limit(const struct sb_limits *l)
+{
+        return l->max_processes + 1;
+}
+
 /* A limit file, with its name in err when it cannot be written; absent_ok: ENOENT is fine
  * (swap files where swap accounting is off). */
 static int set_limit(int dir_fd, const char *file, unsigned long long value, bool absent_ok, char *err,
@@ -287,8 +305,7 @@ static int set_limits_v1(struct sb_cgroup *cg, const struct sb_limits *l, char *
             (r = set_limit(mem, "memory.memsw.limit_in_bytes", memory_bytes(l), true, err, errlen)) < 0)
                 return r;
         (void)write_text_at(mem, "memory.swappiness", "0");
-        /* The script's processes plus init. */
-        if ((r = set_limit(cg->dir_fd[SB_CG_PIDS], "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
+        if ((r = set_limit(cg->dir_fd[SB_CG_PIDS], "pids.max", pids_limit(l), false, err, errlen)) < 0)
                 return r;
         return open_usage(cg, SB_CG_CPUACCT, "cpuacct.usage", err, errlen);
 }
@@ -301,30 +318,54 @@ static int set_limits_v2(struct sb_cgroup *cg, const struct sb_limits *l, char *
         if ((r = set_limit(dir, "memory.max", memory_bytes(l), false, err, errlen)) < 0 ||
             (r = set_limit(dir, "memory.swap.max", 0, true, err, errlen)) < 0 ||
             (r = set_limit(dir, "memory.oom.group", 1, false, err, errlen)) < 0 ||
-            (r = set_limit(dir, "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
+            (r = set_limit(dir, "pids.max", pids_limit(l), false, err, errlen)) < 0)
                 return r;
         return open_usage(cg, 0, "cpu.stat", err, errlen);
 }
 
-int sb_cgroup_tighten(const struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
+/* Writes the memory limit of a cgroup whose limit is now `from`. v1 keeps memory+swap at or
+ * above memory: raised, memory+swap goes first; lowered, memory does. */
+static int set_memory_limit(const struct sb_cgroup *cg, unsigned long long from, unsigned long long to, char *err,
+                            size_t errlen)
+{
+        int mem = cg->dir_fd[SB_CG_MEMORY];
+        if (cg->version == 2)
+                return set_limit(mem, "memory.max", to, false, err, errlen);
+        const char *first = to > from ? "memory.memsw.limit_in_bytes" : "memory.limit_in_bytes";
+        const char *second = to > from ? "memory.limit_in_bytes" : "memory.memsw.limit_in_bytes";
+        int r = set_limit(mem, first, to, to > from, err, errlen);
+        return r < 0 ? r : set_limit(mem, second, to, to <= from, err, errlen);
+}
+
+static int pids_dir(const struct sb_cgroup *cg)
+{
+        return cg->dir_fd[cg->version == 2 ? 0 : SB_CG_PIDS];
+}
+
+/* Writes l's memory and pids limits where they differ from the ones the cgroup has (from,
+ * pids_from); a slot then remembers them. */
+static int set_limits_from(struct sb_cgroup *cg, unsigned long long from, unsigned pids_from,
+                           const struct sb_limits *l, char *err, size_t errlen)
+{
+        int r = 0;
+        if (memory_bytes(l) != from && (r = set_memory_limit(cg, from, memory_bytes(l), err, errlen)) < 0)
+                return r;
+        if (cg->slot)
+                cg->slot->memory_limit = memory_bytes(l);
+        if (pids_limit(l) != pids_from && (r = set_limit(pids_dir(cg), "pids.max", pids_limit(l), false, err, errlen)) < 0)
+                return r;
+        if (cg->slot)
+                cg->slot->pids_limit = pids_limit(l);
+        return 0;
+}
+
+int sb_cgroup_tighten(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
 {
         if (!cg->active)
                 return 0;
-        int r;
-        if (cg->version == 2) {
-                int dir = cg->dir_fd[0];
-                if ((r = set_limit(dir, "memory.max", memory_bytes(l), false, err, errlen)) < 0 ||
-                    (r = set_limit(dir, "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
-                        return r;
-                return 0;
-        }
-        /* Lowered, so the memory limit before memory+swap (v1 refuses memsw below memory). */
-        int mem = cg->dir_fd[SB_CG_MEMORY];
-        if ((r = set_limit(mem, "memory.limit_in_bytes", memory_bytes(l), false, err, errlen)) < 0 ||
-            (r = set_limit(mem, "memory.memsw.limit_in_bytes", memory_bytes(l), true, err, errlen)) < 0 ||
-            (r = set_limit(cg->dir_fd[SB_CG_PIDS], "pids.max", l->max_processes + 1, false, err, errlen)) < 0)
-                return r;
-        return 0;
+        /* Lowered: from anything above (a slot's own figures once it has them). */
+        return set_limits_from(cg, cg->slot ? cg->slot->memory_limit : ~0ULL, cg->slot ? cg->slot->pids_limit : ~0U,
+                               l, err, errlen);
 }
 
 int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err, size_t errlen)
@@ -332,6 +373,7 @@ int sb_cgroup_create(struct sb_cgroup *cg, const struct sb_limits *l, char *err,
         static unsigned seq;
         memset(cg, 0, sizeof(*cg));
         cg->cpu_usage_fd = -1;
+        cg->peak_known = true;
         for (int i = 0; i < SB_CG_COUNT; i++)
                 cg->dir_fd[i] = -1;
         int r = prepare_parents();
@@ -400,17 +442,31 @@ int sb_cgroup_move(const int *fds, int n, pid_t pid)
         return 0;
 }
 
-void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes)
+static long long oom_kills(const struct sb_cgroup *cg)
 {
-        int mem = cg->dir_fd[SB_CG_MEMORY];
-        long long kills = cg->version == 2 ? read_number(mem, "memory.events", "oom_kill")
-                                           : read_number(mem, "memory.oom_control", "oom_kill");
-        *oom_killed = kills > 0;
-        /* memory.peak: kernels from 5.19 on; before, unknown (-1). */
-        *peak_bytes = read_number(mem, cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes", NULL);
+        return read_number(cg->dir_fd[SB_CG_MEMORY], cg->version == 2 ? "memory.events" : "memory.oom_control",
+                           "oom_kill");
 }
 
-long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg)
+void sb_cgroup_stats(const struct sb_cgroup *cg, bool *oom_killed, long long *peak_bytes)
+{
+        *oom_killed = oom_kills(cg) > cg->oom_kills_base;
+        *peak_bytes = -1;
+        if (!cg->peak_known)
+                return;
+        int peak_fd = cg->slot ? cg->slot->peak_fd : -1;
+        char buf[32];
+        ssize_t n = peak_fd >= 0 ? pread(peak_fd, buf, sizeof(buf) - 1, 0) : -1;
+        if (n > 0) {
+                buf[n] = '\0';
+                *peak_bytes = atoll(buf);
+        } else /* memory.peak: kernels from 5.19 on; before, unknown (-1). */
+                *peak_bytes = read_number(cg->dir_fd[SB_CG_MEMORY],
+                                          cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes", NULL);
+}
+
+/* CPU time counted in the cgroup so far, in µs; -1 if unknown. */
+static long long cpu_us(const struct sb_cgroup *cg)
 {
         char buf[512];
         ssize_t n = cg->cpu_usage_fd >= 0 ? pread(cg->cpu_usage_fd, buf, sizeof(buf) - 1, 0) : -1;
@@ -418,13 +474,36 @@ long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg)
                 return -1;
         buf[n] = '\0';
         if (cg->version == 1)
-                return atoll(buf) / 1000000; /* cpuacct.usage: ns */
+                return atoll(buf) / 1000; /* cpuacct.usage: ns */
         const char *usage = strstr(buf, "usage_usec ");
-        return usage ? atoll(usage + strlen("usage_usec ")) / 1000 : -1;
+        return usage ? atoll(usage + strlen("usage_usec ")) : -1;
+}
+
+void sb_cgroup_begin_run(struct sb_cgroup *cg)
+{
+        long long now = cg->active ? cpu_us(cg) : -1;
+        cg->cpu_base_us = now > 0 ? now : 0;
+}
+
+long long sb_cgroup_cpu_ms(const struct sb_cgroup *cg)
+{
+        long long used = cpu_us(cg);
+        return used < 0 ? -1 : (used - cg->cpu_base_us) / 1000;
 }
 
 void sb_cgroup_destroy(struct sb_cgroup *cg)
 {
+        if (cg->slot) { /* lent: given back, with its descriptors (this copy forgets them) */
+                cg->slot->lent = false;
+                cg->slot = NULL;
+                cg->active = false;
+                cg->cpu_usage_fd = -1;
+                for (int i = 0; i < SB_CG_COUNT; i++) {
+                        cg->dir_fd[i] = -1;
+                        cg->path[i][0] = '\0';
+                }
+                return;
+        }
         if (cg->active && cg->cpu_usage_fd >= 0)
                 (void)close(cg->cpu_usage_fd);
         cg->cpu_usage_fd = -1;
@@ -447,6 +526,67 @@ void sb_cgroup_destroy(struct sb_cgroup *cg)
                 cg->path[i][0] = '\0';
         }
         cg->active = false;
+}
+
+/* ---- slots ------------------------------------------------------------------------------ */
+
+/* The slot's first loan: its cgroups made with l's limits. v2's memory.peak is kept open for
+ * writing: Linux 6.12 on resets the peak that descriptor reads at each loan; before, the file is
+ * read-only and only the first loan's peak is known. */
+static int make_slot(struct sb_cgroup_slot *s, const struct sb_limits *l, char *err, size_t errlen)
+{
+        int r = sb_cgroup_create(&s->cg, l, err, errlen);
+        if (r < 0)
+                return r;
+        s->memory_limit = memory_bytes(l);
+        s->pids_limit = pids_limit(l);
+        s->peak_fd = s->cg.version == 2 ? openat(s->cg.dir_fd[0], "memory.peak", O_RDWR | O_CLOEXEC) : -1;
+        s->made = true;
+        return 0;
+}
+
+/* The peak from now on: 0 when reset (or just made), -1 when it cannot be. */
+static int reset_peak(struct sb_cgroup_slot *s, bool made_now)
+{
+        if (made_now)
+                return 0;
+        if (s->cg.version == 1)
+                return write_text_at(s->cg.dir_fd[SB_CG_MEMORY], "memory.max_usage_in_bytes", "0") == 0 ? 0 : -1;
+        return s->peak_fd >= 0 && pwrite(s->peak_fd, "reset\n", 6, 0) == 6 ? 0 : -1;
+}
+
+int sb_cgroup_borrow(struct sb_cgroup_slot *s, struct sb_cgroup *cg, const struct sb_limits *l, char *err,
+                     size_t errlen)
+{
+        if (s->lent) { /* the provider lends each slot to one sandbox at a time: never here */
+                snprintf(err, errlen, "cgroup slot %s is lent already", s->cg.path[0]);
+                return -EBUSY;
+        }
+        bool made_now = !s->made;
+        int r = made_now ? make_slot(s, l, err, errlen) : 0;
+        if (r < 0)
+                return r;
+        *cg = s->cg;
+        cg->slot = s;
+        if (!made_now && (r = set_limits_from(cg, s->memory_limit, s->pids_limit, l, err, errlen)) < 0)
+                return r;
+        cg->oom_kills_base = oom_kills(cg);
+        cg->peak_known = reset_peak(s, made_now) == 0;
+        cg->cpu_base_us = 0;
+        s->lent = true;
+        return 0;
+}
+
+void sb_cgroup_slot_free(struct sb_cgroup_slot *s)
+{
+        if (!s->made)
+                return;
+        if (s->peak_fd >= 0)
+                (void)close(s->peak_fd);
+        s->cg.slot = NULL;
+        s->cg.active = true; /* its CPU usage descriptor is closed with it */
+        sb_cgroup_destroy(&s->cg);
+        *s = (struct sb_cgroup_slot){ .peak_fd = -1 };
 }
 
 void sb_cgroup_remove_stale(void)

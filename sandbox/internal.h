@@ -45,9 +45,10 @@ struct sb_prepared {
 
 struct sb_zygote;
 /* Prepares a sandbox under limits: cold (python3 is execve()d) when zygote is NULL, else
- * warm. 0, or -errno with err set (nothing to clean up then). */
+ * warm, in the cgroups of slot (lent to it until sb_discard(); a warm sandbox needs one of its
+ * tier's own, where its forker moves). 0, or -errno with err set (nothing to clean up then). */
 int sb_prepare(const struct sb_limits *limits, const struct sb_placement *where, struct sb_zygote *zygote,
-               struct sb_prepared *p, char *err, size_t errlen);
+               struct sb_cgroup_slot *slot, struct sb_prepared *p, char *err, size_t errlen);
 /* Whether a prepared sandbox is still waiting (its init has not died meanwhile). */
 bool sb_prepared_usable(const struct sb_prepared *p);
 /* Kills what is left of a sandbox, waits until its PID namespace is gone and removes its

@@ -25,6 +25,7 @@ struct tier {
         long long retry_at_ms; /* after a failed start: not before (its scripts run cold) */
         char preload[sizeof(((struct sb_supply *)0)->warm_preload)];
         struct sb_prepared ready; /* prefork: the next script's sandbox */
+        struct sb_cgroup_slot slot; /* its sandboxes' cgroups, one sandbox at a time: ready's or used's */
 };
 
 struct sb_provider {
@@ -36,6 +37,7 @@ struct sb_provider {
         struct tier tiers[SB_MAX_TIERS];
         int ntiers;
         struct sb_prepared used; /* the last job's, until the next refill */
+        struct sb_cgroup_slot cold_slot;
 };
 
 static void emit(struct sb_provider *p, enum sb_event ev, const char *detail)
@@ -53,6 +55,7 @@ static void setup_tiers(struct sb_provider *p)
                 p->ntiers = 1; /* cold: a tier that is never used */
         for (int t = 0; t < p->ntiers; t++) {
                 p->tiers[t].zygote = (struct sb_zygote){ .pid = -1, .sock = -1 };
+                p->tiers[t].slot.peak_fd = -1;
                 sb_tier_preload(&p->supply, t, p->tiers[t].preload, sizeof(p->tiers[t].preload));
         }
 }
@@ -68,6 +71,7 @@ int sb_provider_new(const struct sb_config *cfg, const struct sb_provider_option
         p->limits = cfg->limits;
         p->supply = cfg->supply;
         p->options = *o;
+        p->cold_slot.peak_fd = -1;
         p->where.id_slot = o->id_slot;
         sb_zygote_default_path(p->zygote_path, sizeof(p->zygote_path));
         if (o->private_network) {
@@ -146,13 +150,13 @@ static int take_sandbox(struct sb_provider *p, struct tier *t, struct sb_prepare
         if (t) {
                 sb_discard(&t->ready);
                 if (interpreter_ready(p, t, -1)) {
-                        if (sb_prepare(&p->limits, &p->where, &t->zygote, sb, err, errlen) == 0)
+                        if (sb_prepare(&p->limits, &p->where, &t->zygote, &t->slot, sb, err, errlen) == 0)
                                 return 0;
                         emit(p, SB_EVENT_WARM_FAILED, err);
                         sb_zygote_stop(&t->zygote);
                 }
         }
-        return sb_prepare(&p->limits, &p->where, NULL, sb, err, errlen);
+        return sb_prepare(&p->limits, &p->where, NULL, &p->cold_slot, sb, err, errlen);
 }
 
 int sb_provider_run(struct sb_provider *p, const struct sb_job *job, struct sb_outcome *out, char *err,
@@ -205,8 +209,10 @@ void sb_provider_free(struct sb_provider *p)
         sb_discard(&p->used);
         for (int i = 0; i < p->ntiers; i++) {
                 sb_discard(&p->tiers[i].ready);
-                sb_zygote_stop(&p->tiers[i].zygote);
+                sb_zygote_stop(&p->tiers[i].zygote); /* its forker leaves the tier's slot */
+                sb_cgroup_slot_free(&p->tiers[i].slot);
         }
+        sb_cgroup_slot_free(&p->cold_slot);
         free(p);
 }
 

@@ -518,12 +518,11 @@ static __attribute__((noreturn)) void become_script_process(const struct zy_inje
         (void)close(own_pidns);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) /* the zygote's death ends its sandboxes */
                 sb_setup_failed(&ctx, "prctl(PR_SET_PDEATHSIG)", errno);
-        /* Charged to the request from the first copied page on. */
-        int r = sb_cgroup_move(fds + ZY_FD_CGROUPS, req->ncgroups, 0);
-        if (r < 0)
-                sb_setup_failed(&ctx, "joining the request's cgroups", r);
-        /* As init does for itself: sandboxes go first when the machine runs out of memory.
-         * Written while this process still owns its /proc entries. */
+        /* In the request's cgroups from its birth (join_cgroups()): charged to the request from
+         * the first copied page on. As init does for itself: sandboxes go first when the
+         * machine runs out of memory — and before this forker, which never goes. Written while
+         * this process still owns its /proc entries. */
+        int r;
         if ((r = write_text_file("/proc/self/oom_score_adj", 0, "1000")) < 0)
                 sb_setup_failed(&ctx, "writing oom_score_adj", r);
         int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
@@ -533,6 +532,10 @@ static __attribute__((noreturn)) void become_script_process(const struct zy_inje
                 flags |= CLONE_NEWPID;
         if (setns(fds[ZY_FD_PIDFD], flags) < 0)
                 sb_setup_failed(&ctx, "setns() into the sandbox's namespaces", errno);
+        /* init's cgroup namespace is rooted where init is, outside the request's cgroups (it
+         * is not moved: sandbox.c): one of its own, rooted at them, shows the script "/". */
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                sb_setup_failed(&ctx, "unshare(CLONE_NEWCGROUP)", errno);
         if (relay) {
                 pid_t script = fork();
                 if (script > 0)
@@ -563,6 +566,34 @@ static void reply(int err, pid_t pid, const char *fmt, ...)
         (void)send(ZY_CONTROL_FD, &r, sizeof(r), MSG_NOSIGNAL);
 }
 
+/* Moves this process into the cgroups whose cgroup.procs files are fds[0..n), unless it is in
+ * them already: the worker lends its tier's cgroups to one sandbox at a time (a slot,
+ * sb_cgroup_borrow()), so a forker moves once, and each of its forks is born there without
+ * the grace period a move waits for. A forker shares its slot with the script it forked, and
+ * takes itself out of its memory cgroup's OOM kills (as the script process is the first). */
+static int join_cgroups(const int *fds, int n)
+{
+        static dev_t joined_dev;
+        static ino_t joined_ino;
+        struct stat st;
+        if (n == 0)
+                return 0;
+        if (fstat(fds[0], &st) < 0)
+                return -errno;
+        if (st.st_dev == joined_dev && st.st_ino == joined_ino)
+                return 0;
+        int r = sb_cgroup_move(fds, n, 0);
+        if (r < 0)
+                return r;
+        joined_dev = st.st_dev;
+        joined_ino = st.st_ino;
+        /* Without CAP_SYS_RESOURCE (a least-privilege container) this fails, and the forker
+         * keeps 0: a v1 OOM kill still picks a script process (1000), but v2's memory.oom.group
+         * kill takes the forker too, and the worker connects anew for the next script. */
+        (void)write_text_file("/proc/self/oom_score_adj", 0, "-1000");
+        return 0;
+}
+
 /* Forks a script process into the sandbox whose init's pidfd is fds[0]. Forking into its PID
  * namespace takes setns() in the zygote itself (a PID namespace applies to children only);
  * the zygote returns to its own at once. Without the right to (EPERM), the fork relays. */
@@ -578,6 +609,11 @@ static void inject(const struct zy_inject *req, int *fds, int nfds)
         }
         if (slot < 0) {
                 reply(EAGAIN, 0, "pyexec-zygote: %d script processes already running", MAX_LIVE);
+                return;
+        }
+        int r = join_cgroups(fds + ZY_FD_CGROUPS, req->ncgroups);
+        if (r < 0) {
+                reply(-r, 0, "pyexec-zygote: joining the sandbox's cgroups: %s", strerror(-r));
                 return;
         }
         bool relay = false;

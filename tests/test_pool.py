@@ -212,14 +212,15 @@ def test_metrics_counts_and_is_loopback_only(small_pool):
     assert sum(after[f'pyexec_workers{{state="{s}"}}'] for s in ("idle", "busy", "starting")) == 2
     # Where the time goes, by phase of the sandboxes' lives: a script ran, so time was spent
     # running it; the sandbox it used was made and then torn down after the answer (refill).
-    # They are counted once the answer has gone: wait for them.
+    # They are counted once the answer has gone: wait for them. (cgroup_remove only gives the
+    # worker's cgroups back for the next sandbox: under a microsecond, often counted as 0.)
     phases = ("cgroup_create", "spawn_init", "root", "inject", "run", "teardown", "cgroup_remove")
     name = 'pyexec_sandbox_phase_seconds_total{{phase="{}"}}'.format
     deadline = time.monotonic() + 5
     while True:
         now = metrics(url)
         grown = {p: now[name(p)] - before[name(p)] for p in phases}
-        if grown["run"] > 0 and grown["teardown"] > 0 and grown["cgroup_remove"] > 0 and grown["spawn_init"] > 0:
+        if grown["run"] > 0 and grown["teardown"] > 0 and grown["spawn_init"] > 0:
             break
         assert time.monotonic() < deadline, f"a phase of the sandboxes' lives was not counted: {grown}"
         time.sleep(0.05)

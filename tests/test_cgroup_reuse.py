@@ -1,0 +1,103 @@
+"""A worker makes its cgroups once per interpreter tier (and once for cold sandboxes) and lends
+them to one sandbox after another (sandbox/cgroup.c, "slots"). Nothing of one request's use may
+reach the next one that gets them: not its CPU time, not an OOM kill, not limits it lowered, not
+processes it left. One worker, so that every request here gets the same cgroups; warm (the tier
+of a script without imports) and cold."""
+import tempfile
+
+import pytest
+
+from helpers import S, Service, cgroups_v1_available, config_with, served, served_ok
+
+pytestmark = pytest.mark.skipif(not cgroups_v1_available(), reason="no cgroup v1 memory+pids hierarchies here")
+
+LIMITS = {"workers": 1, "cpu_time_s": 2, "memory_mb": 256, "max_processes": 40}
+
+
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def url(request):
+    conf = config_with(tempfile.mkdtemp(prefix="pyexec-reuse-"), warm=int(request.param == "warm"), **LIMITS)
+    svc = Service(config=conf)
+    yield svc.url
+    svc.stop()
+
+
+BURN_1_3_S = S('''
+    import time
+
+    def main():
+        end = time.process_time() + 1.3
+        while time.process_time() < end:
+            pass
+        return "burnt"
+''')
+
+
+def test_cpu_time_of_one_request_does_not_count_against_the_next(url):
+    # 1.3 s each, under the limit of 2 s; counted together they would be 2.6 s.
+    for _ in range(2):
+        assert served_ok(url, BURN_1_3_S)["result"] == "burnt"
+
+
+def test_an_oom_kill_is_not_the_next_requests(url):
+    # Four processes of 150 MiB each stay under RLIMIT_AS (256 MiB) but not under the cgroup's
+    # 256 + 64 (/tmp) + 64 (kernel) MiB together: the kernel OOM-kills one.
+    blowup = S('''
+        import os, time
+
+        def main():
+            pids = []
+            for _ in range(4):
+                pid = os.fork()
+                if pid == 0:
+                    b = bytearray(150 << 20)
+                    for off in range(0, len(b), 4096):
+                        b[off] = 1
+                    time.sleep(2)
+                    os._exit(0)
+                pids.append(pid)
+            return [os.waitpid(p, 0)[1] for p in pids]
+    ''')
+    assert served(url, blowup)["error_kind"] == "memory_limit"
+    assert served_ok(url, "def main():\n    return 'after'\n")["result"] == "after"
+
+
+def test_limits_a_request_lowered_do_not_stay(url):
+    assert served_ok(url, "def main():\n    return 1\n", limits={"memory_mb": 64, "max_processes": 4})["result"] == 1
+    # The configured ones again: 20 processes and 150 MiB in one.
+    many = S('''
+        import os, time
+
+        def main():
+            pids = []
+            for _ in range(20):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(5)
+                    os._exit(0)
+                pids.append(pid)
+            b = bytearray(150 << 20)
+            for off in range(0, len(b), 4096):
+                b[off] = 1
+            return len(pids)
+    ''')
+    assert served_ok(url, many)["result"] == 20
+
+
+def test_processes_a_request_left_do_not_count_against_the_next(url):
+    # 30 of the 40 processes left sleeping: they die with the sandbox, and the next request
+    # has all 40 again (less its own).
+    leave = S('''
+        import os, time
+
+        def main():
+            n = 0
+            while n < %d:
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                n += 1
+            return n
+    ''')
+    assert served_ok(url, leave % 30)["result"] == 30
+    assert served_ok(url, leave % 35)["result"] == 35
