@@ -12,7 +12,8 @@ concurrency 1 and 4, alternating the three so that all see the same machine nois
 them the floor (bench/floor_load.py): a fork of a warm, unsandboxed python3 per request with no
 HTTP, at the same concurrency, whose req/s over the seeds' is the highest warm/seeds ratio a
 fork-per-request service reaches on this machine; and the sandboxed floor, the same fork made in
-fresh namespaces and cgroups (the least that "brand-new namespaces per request" costs), whose
+fresh namespaces, born in cgroups its driver lives in (the least that "brand-new namespaces per
+request" costs, as pyexec keeps that promise), whose
 ratio is the highest any service keeping that promise reaches here. Prints the medians over the rounds (req/s,
 p50, p99), the warm/cold, warm/seeds and floor/seeds ratios and the issue's targets, and where a
 warm request's time goes by phase (pyexec_sandbox_phase_seconds_total, read before and after
@@ -305,8 +306,9 @@ def main():
             + ", ".join(f"{n}: `{i}`" for n, i in INTERPRETERS.items()) + "."
             " floor: no sandbox, no HTTP — a fork of a warm python3 that has imported what the tier has and run "
             "the script once, per request (bench/floor_load.py). sandboxed floor: the same fork made in the fresh "
-            "namespaces pyexec makes per request (user, PID, mount, IPC, UTS, cgroup) and put in fresh memory, "
-            "pids and cpuacct cgroups, removed after it (no root, no seccomp, no HTTP): what the issue's "
+            "namespaces pyexec makes per request (user, PID, mount, IPC, UTS, cgroup), born in memory, pids and "
+            "cpuacct cgroups its driver made once and lives in, as pyexec's forkers live in their workers' "
+            "(no root, no seccomp, no HTTP): what the issue's "
             "\"brand-new namespaces\" cost at the least, as pyexec keeps that promise."
             "\n\n" + "\n".join(load_table(med)) + "\n\nTargets:\n" + "\n".join(verdicts(med)) + "\n\n"
             + "Where a warm request's time goes: wall ms per request in each phase of its sandbox's life "
