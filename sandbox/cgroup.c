@@ -583,10 +583,8 @@ void sb_cgroup_slot_free(struct sb_cgroup_slot *s)
                 return;
         if (s->peak_fd >= 0)
                 (void)close(s->peak_fd);
-        s->cg.slot = NULL;
-        s->cg.active = true; /* its CPU usage descriptor is closed with it */
-        sb_cgroup_destroy(&s->cg);
-        *s = (struct sb_cgroup_slot){ .peak_fd = -1 };
+        sb_cgroup_destroy(&s->cg); /* made for the slot (not lent): removed, descriptors and all */
+        *s = (struct sb_cgroup_slot){ 0 };
 }
 
 void sb_cgroup_remove_stale(void)

@@ -34,7 +34,7 @@ struct sb_cgroup_slot {
         struct sb_cgroup cg;
         unsigned long long memory_limit; /* as last written */
         unsigned pids_limit;
-        int peak_fd;                     /* v2: memory.peak, open to be reset (Linux 6.12 on), or -1 */
+        int peak_fd;                     /* once made, v2: memory.peak, open to be reset (Linux 6.12 on), or -1 */
         bool made, lent;
 };
 

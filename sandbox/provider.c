@@ -55,7 +55,6 @@ static void setup_tiers(struct sb_provider *p)
                 p->ntiers = 1; /* cold: a tier that is never used */
         for (int t = 0; t < p->ntiers; t++) {
                 p->tiers[t].zygote = (struct sb_zygote){ .pid = -1, .sock = -1 };
-                p->tiers[t].slot.peak_fd = -1;
                 sb_tier_preload(&p->supply, t, p->tiers[t].preload, sizeof(p->tiers[t].preload));
         }
 }
@@ -71,7 +70,6 @@ int sb_provider_new(const struct sb_config *cfg, const struct sb_provider_option
         p->limits = cfg->limits;
         p->supply = cfg->supply;
         p->options = *o;
-        p->cold_slot.peak_fd = -1;
         p->where.id_slot = o->id_slot;
         sb_zygote_default_path(p->zygote_path, sizeof(p->zygote_path));
         if (o->private_network) {

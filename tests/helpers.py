@@ -628,6 +628,28 @@ def S(text):
     return textwrap.dedent(text).lstrip("\n")
 
 
+def memory_spread_script(mib, processes=4):
+    """A script whose processes each touch mib MiB, all at once (each sleeps 2 s holding it), then
+    end: each stays under RLIMIT_AS, only a cgroup sees them together. main() returns their wait
+    statuses."""
+    return S('''
+        import os, time
+
+        def main():
+            pids = []
+            for _ in range(%d):
+                pid = os.fork()
+                if pid == 0:
+                    b = bytearray(%d << 20)
+                    for off in range(0, len(b), 4096):
+                        b[off] = 1
+                    time.sleep(2)
+                    os._exit(0)
+                pids.append(pid)
+            return [os.waitpid(p, 0)[1] for p in pids]
+    ''') % (processes, mib)
+
+
 def new_marker():
     """15 characters: fits a process's comm, so children made by plain fork() can carry it."""
     return "adv" + uuid.uuid4().hex[:12]

@@ -12,8 +12,8 @@ import zlib
 
 import pytest
 
-from helpers import (FAST_WALL_S, MEMORY_MSG, NAME_SNIPPET, S, SYSCALL_SNIPPET, MiB, cgroups_v1_available, new_marker,
-                     run_err, run_ok, run_script, wait_gone)
+from helpers import (FAST_WALL_S, MEMORY_MSG, NAME_SNIPPET, S, SYSCALL_SNIPPET, MiB, cgroups_v1_available, memory_spread_script,
+                     new_marker, run_err, run_ok, run_script, wait_gone)
 
 
 class TestResourceExhaustion:
@@ -162,23 +162,7 @@ class TestResourceExhaustion:
         # 1.2 GiB together. Only the request's memory cgroup can stop this.
         if not cgroups_v1_available():
             pytest.skip("this machine has no cgroup v1 memory+pids hierarchies")
-        script = S('''
-            import os
-
-            def main():
-                pids = []
-                for i in range(4):
-                    pid = os.fork()
-                    if pid == 0:
-                        b = bytearray(300 << 20)
-                        for off in range(0, len(b), 4096):
-                            b[off] = 1
-                        import time
-                        time.sleep(2)
-                        os._exit(0)
-                    pids.append(pid)
-                return [os.waitpid(p, 0)[1] for p in pids]
-        ''')
+        script = memory_spread_script(300)
         body = run_err(script, "memory_limit", mode=mode)
         assert body["error"] == MEMORY_MSG
 

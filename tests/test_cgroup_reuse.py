@@ -9,7 +9,8 @@ import tempfile
 
 import pytest
 
-from helpers import S, Service, cgroups_v1_available, config_with, post_execute, served, served_ok
+from helpers import (S, Service, cgroups_v1_available, config_with, memory_spread_script, post_execute, served,
+                     served_ok)
 from test_tiers import BIG, forkers, hubs, wait_for
 
 pytestmark = pytest.mark.skipif(not cgroups_v1_available(), reason="no cgroup v1 memory+pids hierarchies here")
@@ -51,22 +52,7 @@ def test_cpu_time_of_one_request_does_not_count_against_the_next(url):
 def test_an_oom_kill_is_not_the_next_requests(url):
     # Four processes of 150 MiB each stay under RLIMIT_AS (256 MiB) but not under the cgroup's
     # 256 + 64 (/tmp) + 64 (kernel) MiB together: the kernel OOM-kills one.
-    blowup = S('''
-        import os, time
-
-        def main():
-            pids = []
-            for _ in range(4):
-                pid = os.fork()
-                if pid == 0:
-                    b = bytearray(150 << 20)
-                    for off in range(0, len(b), 4096):
-                        b[off] = 1
-                    time.sleep(2)
-                    os._exit(0)
-                pids.append(pid)
-            return [os.waitpid(p, 0)[1] for p in pids]
-    ''')
+    blowup = memory_spread_script(150)
     assert served(url, blowup)["error_kind"] == "memory_limit"
     assert served_ok(url, "def main():\n    return 'after'\n")["result"] == "after"
 
