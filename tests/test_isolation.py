@@ -322,10 +322,13 @@ def test_uid_base_meeting_a_host_user_is_refused(tmp_path):
 
 
 def _init_factories(svc):
-    """The pyexec-init factories of svc's pool (its workers' children in its session)."""
-    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
-    factories = [int(line.split()[0]) for line in out.splitlines()
-                 if line.split()[1:] == ["pyexec-initd"] and _session(line.split()[0]) == svc.proc.pid]
+    """The live pyexec-init factories of svc's pool (its workers' children in its session). A
+    factory killed by an earlier test stays a zombie until its worker next needs one, and a
+    zombie has no namespaces left to read."""
+    out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    factories = [int(pid) for pid, stat, *comm in rows
+                 if comm == ["pyexec-initd"] and not stat.startswith("Z") and _session(pid) == svc.proc.pid]
     assert factories, "no init factory found"
     return factories
 
