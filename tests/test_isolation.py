@@ -89,14 +89,15 @@ def test_only_what_python_needs_of_usr(svc):
 
 
 def inits_of(svc):
-    """Host pids of the sandboxes' init processes of this service: children named init of its
-    workers."""
-    out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
-    rows = [line.split(None, 2) for line in out.splitlines()]
-    workers = {pid for pid, ppid, comm in rows if comm.strip() == "pyexec-worker"
+    """Host pids of the sandboxes' live init processes of this service: children named init of
+    its workers (not one that is a zombie until its worker reaps it: it has no memory to read)."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,stat=,comm="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 3) for line in out.splitlines()]
+    workers = {pid for pid, ppid, stat, comm in rows if comm.strip() == "pyexec-worker"
                and svc.run_dir in open(f"/proc/{pid}/cmdline", "rb").read().decode("latin1", "replace")
                or comm.strip() == "pyexec-worker" and _session(pid) == svc.proc.pid}
-    return [int(pid) for pid, ppid, comm in rows if comm.strip() == "init" and ppid in workers]
+    return [int(pid) for pid, ppid, stat, comm in rows
+            if comm.strip() == "init" and ppid in workers and not stat.startswith("Z")]
 
 
 def _session(pid):
