@@ -88,16 +88,23 @@ def test_only_what_python_needs_of_usr(svc):
     assert r["usr"] == ["bin", "lib", "lib64", "share"], r["usr"]
 
 
-def inits_of(svc):
-    """Host pids of the sandboxes' live init processes of this service: children named init of
-    its workers (not one that is a zombie until its worker reaps it: it has no memory to read)."""
+def live_processes():
+    """(pid, ppid, comm) of every process but zombies: a zombie waits for its parent to reap it
+    (a worker reaps a killed init factory only when it next needs one) and has no namespaces,
+    memory or exe left to read."""
     out = subprocess.run(["ps", "-eo", "pid=,ppid=,stat=,comm="], capture_output=True, text=True).stdout
     rows = [line.split(None, 3) for line in out.splitlines()]
-    workers = {pid for pid, ppid, stat, comm in rows if comm.strip() == "pyexec-worker"
-               and svc.run_dir in open(f"/proc/{pid}/cmdline", "rb").read().decode("latin1", "replace")
-               or comm.strip() == "pyexec-worker" and _session(pid) == svc.proc.pid}
-    return [int(pid) for pid, ppid, stat, comm in rows
-            if comm.strip() == "init" and ppid in workers and not stat.startswith("Z")]
+    return [(int(pid), int(ppid), comm.strip()) for pid, ppid, stat, comm in rows if not stat.startswith("Z")]
+
+
+def inits_of(svc):
+    """Host pids of the sandboxes' live init processes of this service: children named init of
+    its workers."""
+    procs = live_processes()
+    workers = {pid for pid, ppid, comm in procs if comm == "pyexec-worker"
+               and (svc.run_dir in open(f"/proc/{pid}/cmdline", "rb").read().decode("latin1", "replace")
+                    or _session(pid) == svc.proc.pid)}
+    return [pid for pid, ppid, comm in procs if comm == "init" and ppid in workers]
 
 
 def _session(pid):
@@ -323,13 +330,9 @@ def test_uid_base_meeting_a_host_user_is_refused(tmp_path):
 
 
 def _init_factories(svc):
-    """The live pyexec-init factories of svc's pool (its workers' children in its session). A
-    factory killed by an earlier test stays a zombie until its worker next needs one, and a
-    zombie has no namespaces left to read."""
-    out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
-    rows = [line.split() for line in out.splitlines()]
-    factories = [int(pid) for pid, stat, *comm in rows
-                 if comm == ["pyexec-initd"] and not stat.startswith("Z") and _session(pid) == svc.proc.pid]
+    """The live pyexec-init factories of svc's pool (its workers' children in its session)."""
+    factories = [pid for pid, ppid, comm in live_processes()
+                 if comm == "pyexec-initd" and _session(pid) == svc.proc.pid]
     assert factories, "no init factory found"
     return factories
 
