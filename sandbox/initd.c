@@ -47,6 +47,10 @@ void sb_initd_stop(void)
 /* The factory's child side: its two descriptors in place, nothing else, the exec. */
 static __attribute__((noreturn)) void exec_factory(int sock, int image, int program, char **envp)
 {
+        /* A process group of its own, as the interpreters have (zygote.c): a terminal's Ctrl-C
+         * goes to `make run`'s group, and killed by it the factory took a request down with it.
+         * The pool ends it (its worker's death signal, or sb_initd_stop()). */
+        (void)setpgid(0, 0);
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         int img = fcntl(image, F_DUPFD_CLOEXEC, SB_FACTORY_SECCOMP_FD + 1);
         int prog = fcntl(program, F_DUPFD_CLOEXEC, SB_FACTORY_SECCOMP_FD + 1);
@@ -155,6 +159,7 @@ int sb_initd_clone(int flags, bool inject, const int *fds, pid_t *pid, int *pidf
                         return r;
                 struct sb_init_reply reply;
                 r = send_request(flags, inject, fds);
+                bool delivered = r == 0;
                 if (r == 0)
                         r = receive_reply(&reply, pidfd);
                 if (r == 0 && reply.err) {
@@ -166,7 +171,10 @@ int sb_initd_clone(int flags, bool inject, const int *fds, pid_t *pid, int *pidf
                         return 0;
                 }
                 sb_initd_stop();
-                if (attempt > 0 || r == -ETIMEDOUT) {
+                /* Asked again only if the request never reached it: a factory that died after
+                 * taking it may have cloned an init with these very pipes, and a second init on
+                 * them would race the first for the go message (the loser never gets ready). */
+                if (attempt > 0 || delivered) {
                         snprintf(err, errlen, "the init factory did not answer: %s", strerror(-r));
                         return r;
                 }

@@ -102,6 +102,14 @@ def test_ctrl_c_stops_the_pool_without_interrupting_its_interpreters():
                             if "pyexec-zygote" in l and l.split()[2] == str(proc.pid)]
             assert interpreters, out
             assert all(int(pgid) != proc.pid for _, pgid, *_ in interpreters), interpreters
+            # Nor the init factories (and the inits they clone): one killed by the Ctrl-C just
+            # after it had cloned an init but before it answered was replaced, and the worker
+            # sent the same pipes to the new one, whose init then never got the go (the first
+            # one read it) and never got ready.
+            factories = [l.split() for l in out.splitlines()
+                         if "pyexec-init factory" in l and l.split()[2] == str(proc.pid)]
+            assert factories, out
+            assert all(int(pgid) != proc.pid for _, pgid, *_ in factories), factories
             stop_began = time.monotonic()
             os.killpg(proc.pid, signal.SIGINT)
             assert proc.wait(timeout=60) == 0
