@@ -55,11 +55,74 @@ if [ -z "$run_dir" ]; then
         if [ -n "$pool_only" ]; then run_dir=$top/run/pool-${listen##*:}; else run_dir=$top/run/$port; fi
 fi
 mkdir -p "$run_dir"
+# Every process of an instance holds the lock (its descriptor is inherited). What holds it
+# besides this script is a part of the instance that outlived its end: nginx's workers when
+# nginx's master was killed (they go on serving 502s on the port), the pool's workers while
+# they take their sandboxes down after their master was killed (2-5 s where PID 1 reaps orphans
+# slowly), the whole service when serve.sh itself was killed.
+holders() {
+        local found entry pid list=" "
+        # find, not this shell's fork, looks (exec), and without the descriptor ({lock_fd}>&-).
+        found=$(exec find /proc/[0-9]*/fd -maxdepth 1 -lname "$run_dir/lock" {lock_fd}>&- 2>/dev/null) || true
+        [ -n "$found" ] || return 0
+        # Only the descriptors that share the locked open file (their fdinfo shows the lock): a
+        # new instance waiting for the lock has the file open too.
+        found=$(exec grep -ls '^lock:.*FLOCK' ${found//\/fd\//\/fdinfo\/} {lock_fd}>&-) || true
+        for entry in $found; do
+                pid=${entry#/proc/}
+                pid=${pid%%/*}
+                # (not this script, nor the subshell that runs this function for $(holders))
+                [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] || [[ $list == *" $pid "* ]] || list+="$pid "
+        done
+        echo $list
+}
+# Ends them: SIGTERM, then SIGKILL for what is still there after 10 s.
+end_leftovers() {
+        local left=$1 what
+        what=$(ps -o pid=,comm= -p "${left// /,}" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}') || true
+        say "ending what is left of $2: $what"
+        kill -TERM $left 2>/dev/null || true
+        for _ in $(seq 100); do
+                left=$(holders)
+                [ -z "$left" ] && return 0
+                sleep 0.1
+        done
+        kill -KILL $left 2>/dev/null || true
+}
+
+run_dir=$(cd "$run_dir" && pwd -P) # as /proc shows the lock's path
 exec {lock_fd}>>"$run_dir/lock"
-if ! flock -n "$lock_fd"; then
-        say "another instance already runs in $run_dir ($(cat "$run_dir/pid" 2>/dev/null || echo "pid unknown")); stop it, or give this one --run-dir or another --port"
-        exit 1
-fi
+# The pid file says "pid N" while instance N runs, "stopping N" once it stops. A restart right
+# after a stop waits for it (a stop lasts as long as the requests in flight); one after a crash
+# or a kill ends what the ended instance left.
+take_lock() {
+        flock -n "$lock_fd" && return 0
+        local state holder left
+        read -r state holder < "$run_dir/pid" 2>/dev/null || true
+        if [ "$state" = stopping ] && kill -0 "$holder" 2>/dev/null; then
+                say "waiting for the instance in $run_dir (pid $holder) to finish stopping"
+                until flock -w 1 "$lock_fd"; do
+                        kill -0 "$holder" 2>/dev/null || break
+                done
+                flock -n "$lock_fd" && return 0
+        elif [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
+                say "another instance already runs in $run_dir (pid $holder); stop it, or give this one --run-dir or another --port"
+                return 1
+        fi
+        # (An instance that has just taken the lock writes its pid file the moment after.)
+        sleep 0.2
+        read -r state holder < "$run_dir/pid" 2>/dev/null || true
+        if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
+                say "another instance already runs in $run_dir (pid $holder); stop it, or give this one --run-dir or another --port"
+                return 1
+        fi
+        left=$(holders)
+        [ -z "$left" ] || end_leftovers "$left" "the previous instance in $run_dir (pid ${holder:-unknown}), which has ended"
+        flock -w 5 "$lock_fd" && return 0
+        say "the lock on $run_dir is still held by $(holders)"
+        return 1
+}
+take_lock || exit 1
 echo "pid $$" > "$run_dir/pid"
 
 for bin in "$build/pyexec-worker" "$build/pyexec-keys" "$build/pyexec-zygote" "$build/pyexec-init" /usr/sbin/nginx /usr/bin/spawn-fcgi; do
@@ -139,6 +202,7 @@ warn_if_open() {
 pool_pid= nginx_pid=
 stop() {
         trap - INT TERM HUP EXIT
+        echo "stopping $$" > "$run_dir/pid"
         say "stopping: finishing the requests in flight"
         # QUIT: nginx stops accepting and waits for in-flight requests; the pool keeps serving
         # them. Then the pool drains whatever is left and exits.
@@ -151,6 +215,9 @@ stop() {
         fi
         [ -n "$pool_pid" ] && kill -TERM "$pool_pid" 2>/dev/null || true
         wait 2>/dev/null || true
+        local left
+        left=$(holders)
+        [ -z "$left" ] || end_leftovers "$left" "this instance"
         rm -f "$socket" "$monitor_socket"
         say "stopped"
 }
@@ -200,9 +267,23 @@ else
         say "pool on $listen (monitor $monitor_listen, config: $config); Ctrl-C stops, SIGHUP reloads"
 fi
 
-# Whichever ends first ends the service (a trapped HUP also returns from wait: keep waiting).
+# Whichever ends first ends the service (a trapped HUP also returns from wait: keep waiting),
+# as a failure: a part ending on its own is a crash or a kill from outside, and a supervisor
+# (systemd's Restart=on-failure, docker's --restart on-failure) restarts only what fails.
 alive() { for p in "$@"; do [ -z "$p" ] || kill -0 "$p" 2>/dev/null || return 1; done; }
+ended='' status=''
 while alive "$pool_pid" "$nginx_pid"; do
-        wait -n $pool_pid $nginx_pid 2>/dev/null || true
+        ended='' status=0
+        wait -n -p ended $pool_pid $nginx_pid 2>/dev/null || status=$?
 done
-say "a component exited; shutting down"
+if [ -z "$ended" ]; then # it ended before the wait began, or between two waits
+        for ended in $pool_pid $nginx_pid; do alive "$ended" || break; done
+        status=0
+        wait "$ended" 2>/dev/null || status=$?
+fi
+part="the pool (pid $ended)"
+[ "$ended" = "$nginx_pid" ] && part="nginx (pid $ended)"
+how="exited with status $status"
+[ "$status" -gt 128 ] && how="killed by signal $((status - 128)) ($(kill -l "$status"))"
+say "$part $how; stopping the rest"
+exit 1

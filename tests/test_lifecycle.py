@@ -12,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from helpers import ROOT, config_with, free_port, stale_cgroups, wait_healthy
 
 SERVE = os.path.join(ROOT, "scripts", "serve.sh")
@@ -128,6 +130,60 @@ def test_ctrl_c_stops_the_pool_without_interrupting_its_interpreters():
         assert "warm_failed" not in text and "did not get ready" not in text, text[-2000:]
         assert stop_took < 3, (stop_took, text[-2000:])
         assert "event=stopped" in text, text[-2000:]
+
+
+def session_pid_of(sid, comm):
+    out = subprocess.run(["ps", "-eo", "pid=,sid=,comm="], capture_output=True, text=True).stdout
+    pids = [int(l.split()[0]) for l in out.splitlines() if l.split()[1:] == [str(sid), comm]]
+    assert pids, (comm, out)
+    return min(pids)  # nginx's master is older than its workers
+
+
+@pytest.mark.parametrize("component, says", [
+    ("pyexec-master", "the pool (pid {pid}) killed by signal 9 (KILL)"),
+    ("nginx", "nginx (pid {pid}) killed by signal 9 (KILL)"),
+    ("serve.sh", "ending what is left of the previous instance in {run_dir} (pid {pid}), which has ended: pyexec-master"),
+])
+def test_a_crash_fails_the_service_and_a_restart_serves_at_once(component, says):
+    """A crash of the pool's master or of nginx (SIGKILL here) ends the service as a failure:
+    serve.sh said "a component exited" and exited 0, so systemd's Restart=on-failure (the unit
+    in deploy/) and docker's --restart on-failure left the service down; nginx's workers
+    outlived their master and went on answering 502 on the port. serve.sh must say which part
+    ended and how, end the rest, and exit non-zero. The restart that follows, on the same run
+    directory, must serve: the crashed pool's workers held the run directory's lock while they
+    took their prepared sandboxes down, and the new instance refused to start ("another
+    instance already runs"). When serve.sh itself is killed, the pool and nginx it leaves are
+    ended by the next start."""
+    run_dir = tempfile.mkdtemp(prefix="pyexec-crash-")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first, log = start(run_dir, port, workers=2)
+    second = None
+    try:
+        wait_healthy(url, first)
+        victim = first.pid if component == "serve.sh" else session_pid_of(first.pid, component)
+        os.kill(victim, signal.SIGKILL)
+        assert first.wait(timeout=60) != 0
+        second, log2 = start(run_dir, port, workers=2)
+        log2.close()
+        deadline = time.monotonic() + 30  # (until then the old nginx may answer /health)
+        while session_processes(first.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not session_processes(first.pid), "the crashed instance's processes must be gone"
+        wait_healthy(url, second, timeout=60)
+        assert post(url) == 200
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+        subprocess.run(["pkill", "-KILL", "-s", str(first.pid)])
+        log.close()
+    with open(os.path.join(run_dir, "serve.log")) as f:
+        text = f.read()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    assert says.format(pid=victim, run_dir=run_dir) in text, text[-3000:]
+    assert "already runs" not in text, text[-3000:]
 
 
 def test_two_instances_from_one_checkout():
