@@ -169,7 +169,11 @@ SAN_TESTS = tests/test_unit.py tests/test_pyexec_run.py tests/test_e2e_seeds.py 
 SAN_ENV   = PYEXEC_BUILD=$(BUILD) \
             ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_string_checks=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Only the tests need these: Debian's container seccomp profile, from which
+# deploy/seccomp-pyexec.json is generated (tests/test_deploy.py checks it is current).
+TEST_PACKAGES = golang-github-containers-common
 test: deps all
+	@sh -c '. scripts/lib/apt.sh && ensure_packages $(TEST_PACKAGES)' test
 ifeq ($(SANITIZE),1)
 	$(SAN_ENV) $(PYTEST) -q $(SAN_TESTS)
 else
