@@ -54,6 +54,8 @@ bool sb_prepared_usable(const struct sb_prepared *p);
 /* Kills what is left of a sandbox, waits until its PID namespace is gone and removes its
  * cgroup: for one that will not be used, and after every sb_execute(). */
 void sb_discard(struct sb_prepared *p);
+/* Only the first half of sb_discard(): SIGKILL to init, no wait (no-op when not active). */
+void sb_prepared_kill(struct sb_prepared *p);
 /* Runs a job in a prepared sandbox. 0: the script ran and *out says how it went.
  * -errno: the sandbox broke; err says which step and why, and nothing of *out needs freeing.
  * Either way every process of the sandbox has been sent SIGKILL on return; the caller then

@@ -204,6 +204,13 @@ void sb_provider_free(struct sb_provider *p)
 {
         if (!p)
                 return;
+        /* Every init killed first, then each waited for: a dying init waits for its PID
+         * namespace's last process to be reaped, which is not always prompt (after the pool's
+         * master was killed, the scripts' processes are orphans of whatever reaps for PID 1:
+         * 1-2 s each here), so the waits overlap instead of adding up. */
+        sb_prepared_kill(&p->used);
+        for (int i = 0; i < p->ntiers; i++)
+                sb_prepared_kill(&p->tiers[i].ready);
         sb_discard(&p->used);
         for (int i = 0; i < p->ntiers; i++) {
                 sb_discard(&p->tiers[i].ready);

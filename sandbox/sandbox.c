@@ -126,6 +126,12 @@ static void wait_init_gone(struct sb_prepared *p)
                 ;
 }
 
+void sb_prepared_kill(struct sb_prepared *p)
+{
+        if (p->active)
+                kill_init(p);
+}
+
 void sb_discard(struct sb_prepared *p)
 {
         if (!p->active)
