@@ -58,7 +58,7 @@ mkdir -p "$run_dir"
 # Every process of an instance holds the lock (its descriptor is inherited). What holds it
 # besides this script is a part of the instance that outlived its end: nginx's workers when
 # nginx's master was killed (they go on serving 502s on the port), the pool's workers while
-# they take their sandboxes down after their master was killed (2-5 s where PID 1 reaps orphans
+# they take their sandboxes down after their master was killed (~2 s where PID 1 reaps orphans
 # slowly), the whole service when serve.sh itself was killed.
 holders() {
         local found entry pid list=" "
