@@ -76,11 +76,13 @@ holders() {
         done
         echo $list
 }
-# Ends them: SIGTERM, then SIGKILL for what is still there after 10 s.
+# Ends them, if any (whose: $1): SIGTERM, then SIGKILL for what is still there after 10 s.
 end_leftovers() {
-        local left=$1 what
+        local left what
+        left=$(holders)
+        [ -n "$left" ] || return 0
         what=$(ps -o pid=,comm= -p "${left// /,}" | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}') || true
-        say "ending what is left of $2: $what"
+        say "ending what is left of $1: $what"
         kill -TERM $left 2>/dev/null || true
         for _ in $(seq 100); do
                 left=$(holders)
@@ -97,7 +99,7 @@ exec {lock_fd}>>"$run_dir/lock"
 # or a kill ends what the ended instance left.
 take_lock() {
         flock -n "$lock_fd" && return 0
-        local state holder left
+        local state='' holder=''
         read -r state holder < "$run_dir/pid" 2>/dev/null || true
         if [ "$state" = stopping ] && kill -0 "$holder" 2>/dev/null; then
                 say "waiting for the instance in $run_dir (pid $holder) to finish stopping"
@@ -105,19 +107,17 @@ take_lock() {
                         kill -0 "$holder" 2>/dev/null || break
                 done
                 flock -n "$lock_fd" && return 0
-        elif [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
-                say "another instance already runs in $run_dir (pid $holder); stop it, or give this one --run-dir or another --port"
-                return 1
         fi
-        # (An instance that has just taken the lock writes its pid file the moment after.)
-        sleep 0.2
-        read -r state holder < "$run_dir/pid" 2>/dev/null || true
+        # An instance that has just taken the lock writes its pid file the moment after.
+        if ! kill -0 "$holder" 2>/dev/null; then
+                sleep 0.2
+                read -r state holder < "$run_dir/pid" 2>/dev/null || true
+        fi
         if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
                 say "another instance already runs in $run_dir (pid $holder); stop it, or give this one --run-dir or another --port"
                 return 1
         fi
-        left=$(holders)
-        [ -z "$left" ] || end_leftovers "$left" "the previous instance in $run_dir (pid ${holder:-unknown}), which has ended"
+        end_leftovers "the previous instance in $run_dir (pid ${holder:-unknown}), which has ended"
         flock -w 5 "$lock_fd" && return 0
         say "the lock on $run_dir is still held by $(holders)"
         return 1
@@ -215,9 +215,7 @@ stop() {
         fi
         [ -n "$pool_pid" ] && kill -TERM "$pool_pid" 2>/dev/null || true
         wait 2>/dev/null || true
-        local left
-        left=$(holders)
-        [ -z "$left" ] || end_leftovers "$left" "this instance"
+        end_leftovers "this instance"
         rm -f "$socket" "$monitor_socket"
         say "stopped"
 }
