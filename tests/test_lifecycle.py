@@ -186,6 +186,44 @@ def test_a_crash_fails_the_service_and_a_restart_serves_at_once(component, says)
     assert "already runs" not in text, text[-3000:]
 
 
+def test_a_start_while_the_last_instance_stops_waits_for_it_and_serves():
+    """`make run` again right after Ctrl-C or a SIGTERM, on the same run directory: the instance
+    that stops holds the lock until its requests in flight are answered, and the new one refused
+    ("another instance already runs"). It waits for the stop, which still answers the request
+    it holds, and then serves."""
+    run_dir = tempfile.mkdtemp(prefix="pyexec-restart-")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first, log = start(run_dir, port, workers=2)
+    second = None
+    try:
+        wait_healthy(url, first)
+        in_flight = subprocess.Popen(["curl", "-s", "-H", "Content-Type: application/json", "--data-binary",
+                                      SLEEPY.decode(), url + "/execute"], stdout=subprocess.PIPE)
+        time.sleep(0.2)
+        first.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10  # the stop has begun once the pid file says so
+        while not open(os.path.join(run_dir, "pid")).read().startswith("stopping") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second, log2 = start(run_dir, port, workers=2)
+        log2.close()
+        assert json.loads(in_flight.communicate(timeout=30)[0]) == {"result": 1, "stdout": ""}
+        assert first.wait(timeout=60) == 0
+        wait_healthy(url, second, timeout=60)
+        assert post(url) == 200
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+        log.close()
+    with open(os.path.join(run_dir, "serve.log")) as f:
+        text = f.read()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    assert f"waiting for the instance in {run_dir} (pid {first.pid}) to finish stopping" in text, text[-3000:]
+    assert "already runs" not in text, text[-3000:]
+
+
 def test_two_instances_from_one_checkout():
     """Side by side on two ports with the default run directory, each serves its own."""
     ports = [free_port(), free_port()]
