@@ -100,7 +100,11 @@ $(ZY_BUILD)/sandbox/zygote-main.o: sandbox/zygote-main.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ZY_CFLAGS) $(PY_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/pyexec-zygote: $(ZY_BUILD)/sandbox/zygote-main.o $(ZY_BUILD)/libsandbox.a
+$(ZY_BUILD)/sandbox/zygote-arenas.o: sandbox/zygote-arenas.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ZY_CFLAGS) $(PY_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/pyexec-zygote: $(ZY_BUILD)/sandbox/zygote-main.o $(ZY_BUILD)/sandbox/zygote-arenas.o $(ZY_BUILD)/libsandbox.a
 	$(CC) $(ZY_LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
 
 # pyexec-init is static: UBSan's runtime links statically, ASan's does not (hence, under

@@ -39,6 +39,7 @@
 
 #include "internal.h"
 #include "util.h"
+#include "zygote-arenas.h"
 #include "zygote_proto.h"
 
 static PyObject *runner_module;
@@ -154,7 +155,8 @@ static int open_files_check(char *err, size_t errlen)
 /* Backs the interpreter's heap with transparent huge pages where it can. Every sandbox is a
  * fork of this process, and a fork copies, and its exit frees, one page-table entry per 4 KiB
  * page mapped: with 2 MiB pages it is one per 2 MiB (a page the child then writes is split and
- * copied 4 KiB at a time as before). Best effort: nothing changes where THP is off. */
+ * copied 4 KiB at a time as before). Best effort: nothing changes where THP is off. The
+ * pymalloc arenas are in one aligned region for this (zygote-arenas.c). */
 static void collapse_heap(void)
 {
         FILE *f = fopen("/proc/self/maps", "re");
@@ -347,6 +349,7 @@ static int start_interpreter(char *err, size_t errlen)
         for (char **e = envp; *e; e++)
                 putenv(*e);
 
+        zygote_arenas_reserve(); /* before the first object */
         PyConfig config;
         PyConfig_InitPythonConfig(&config);
         config.isolated = 1;          /* as python3 -I in cold mode */
@@ -431,6 +434,7 @@ static int init_python(const char *preload, bool own_tmp, char *err, size_t errl
                 snprintf(err, errlen, "freezing the heap failed");
                 return -1;
         }
+        zygote_arenas_seal();
         collapse_heap();
         if (open_files_check(err, errlen) < 0)
                 return -1;
