@@ -345,6 +345,13 @@ static int take_options(const char *body, size_t len, struct json_object *root, 
                         return -1;
                 json_object_object_add(options, "files", json_object_get(v));
         }
+        /* A batch answers entries only, and sets /tmp back between its calls: no one state of
+         * /tmp or of the figures is the request's to return. Refused rather than ignored. */
+        if (req->batch && (json_object_object_get_ex(root, "return_files", NULL) ||
+                           json_object_object_get_ex(root, "figures", NULL))) {
+                api_error_set(e, 400, "invalid_request", "return_files and figures: not with inputs");
+                return -1;
+        }
         if (json_object_object_get_ex(root, "return_files", &v)) {
                 if (check_patterns(v, e) < 0)
                         return -1;

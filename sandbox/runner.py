@@ -382,7 +382,7 @@ def _serialize(value):
 # ---- many inputs: main(v) in a fork per input ---------------------------------------------
 #
 # The module body ran once, in this process; each main(v) runs in a fork of it, so no call
-# sees another's objects (the file system, /tmp, is the request's and shared). Each call has
+# sees another's objects (nor its files or IPC objects: see _set_back below). Each call has
 # the CPU, memory and process limits (rlimits count per process); the calls share the output
 # budget (stdout_max_bytes) and the result budget (result_max_bytes), and the request's wall
 # time: calls not reached before it get "timeout". The R frame's value is the list of entries.
@@ -647,8 +647,9 @@ def _one_call(call, next_call, deadline, budget, keep):
     for fd in (out_r, res_r, pidfd):
         if fd is not None:
             os.close(fd)
-    # A call that gave its entry is not waited for: it is exiting (freeing its memory, which
-    # can take milliseconds). It is killed all the same, in case a process it started forged
+    # A call that gave its entry is not waited for here: it is exiting (freeing its memory,
+    # which can take milliseconds; _set_back waits only until it cannot make a system call any
+    # more). It is killed all the same, in case a process it started forged
     # that entry while main() goes on (a no-op for a process already exiting), and before the
     # look below, so that it cannot fork after it; it is reaped later (_reap_ended): until
     # then it counts against the process limit. Any other call has exited or was killed.
@@ -713,6 +714,13 @@ def _run_batch(main, inputs, limits, result_max):
     # gone or exiting by their own _exit (a second look and a kill for them cost ~0.2 ms a
     # call).
     spared = _sandbox_pids()
+    try:
+        state, broken = _keep_state(), None
+    except MemoryError:
+        _send_memory_limit()
+        _finish()
+    except OSError as exc:
+        state, broken = None, f"what the module body left in /tmp could not be kept: {_describe(exc)}"
 
     def fork_ahead(i, inherited):
         _reap_ended()
@@ -729,12 +737,19 @@ def _run_batch(main, inputs, limits, result_max):
             if call:
                 _cancel_call(call)
             entry, out, truncated = _entry_error("timeout", _texts["timeout_wall"]), b"", False
+        elif broken:
+            if call:
+                _cancel_call(call)
+            entry, out, truncated = _entry_error(
+                "exception", f"The call could not start: {broken}"), b"", False
         else:
             try:
                 call = call or _fork_at_turn(main, value, deadline)
                 entry, out, truncated, ahead = _one_call(call, functools.partial(fork_ahead, i + 1),
                                                          deadline, budget, spared)
                 spared.add(call[0])
+                if i + 1 < len(inputs):
+                    broken = _set_back(state, call[0], deadline)
             except OSError as exc:
                 entry, out, truncated = _entry_error(
                     "exception", f"The call could not start: {_describe(exc)}"), b"", False
@@ -763,6 +778,236 @@ def _with_stdout(entry, out, truncated):
     if truncated:
         merged["stdout_truncated"] = True
     return merged
+
+
+# ---- what a call leaves behind: set back before the next call ------------------------------
+#
+# A call's fork keeps its objects to itself, but the file system and the IPC namespace are the
+# request's. So that no call sees another's effects there either, /tmp (the one writable file
+# system; POSIX shared memory lives there too) is set back between calls to what the module
+# body left, and the SysV segments and semaphore sets a call made are removed, once what the
+# call started is dead and none of its own threads can make a system call any more (a thread
+# being killed may still finish the one it is in). What the module body made is every call's: its files as it left them, its open
+# descriptors, its IPC objects, its processes. Its files' bytes are kept here, in this process
+# (so they count twice against the memory limit), since no place in the sandbox is out of a
+# call's reach, and compared with each file after every call: a write through a shared mapping
+# changes neither a tmpfs file's times nor its inode. Directories get their modes back, not
+# their times; hard links between kept files come back as copies.
+
+_IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem")
+
+
+class _Kept:
+    __slots__ = ("mode", "ino", "mtime_ns", "data")
+
+    def __init__(self, st, data):
+        self.mode, self.ino, self.mtime_ns, self.data = st.st_mode, st.st_ino, st.st_mtime_ns, data
+
+
+def _depth(path):
+    return path.count("/")
+
+
+def _scan_tmp():
+    """({path under WORK_DIR: lstat}, {path: mode before}) of everything in /tmp, walked without
+    recursion (a call may nest directories deeper than Python recurses) and without following
+    links. A directory without rwx for its owner gets them, to be walked and emptied: the
+    second dict gives their modes before (the first has their stats after)."""
+    import stat
+
+    found, loosened, todo = {}, {}, [""]
+    while todo:
+        rel = todo.pop()
+        top = os.path.join(WORK_DIR, rel)
+        with os.scandir(top) as entries:
+            for entry in entries:
+                path, st = f"{rel}/{entry.name}" if rel else entry.name, entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    if st.st_mode & 0o700 != 0o700:
+                        loosened[path] = st.st_mode
+                        os.chmod(os.path.join(top, entry.name), stat.S_IMODE(st.st_mode) | 0o700)
+                        st = os.lstat(os.path.join(top, entry.name))
+                    todo.append(path)
+                found[path] = st
+    return found, loosened
+
+
+def _ipc_tables():
+    """The IPC namespace's SysV segment and semaphore set tables, as /proc gives them."""
+    tables = []
+    for table in _IPC_TABLES:
+        fd = os.open(table, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            chunks = [os.read(fd, 1 << 16)]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 16))
+        finally:
+            os.close(fd)
+        tables.append(b"".join(chunks))
+    return tables
+
+
+def _ipc_ids(tables):
+    """The ids in each table (its second column), one set per table."""
+    return [{int(line.split()[1]) for line in table.splitlines()[1:]} for table in tables]
+
+
+def _read_file(full, st):
+    """A regular file's bytes, even if its mode denies its owner reading it (then given back)."""
+    import stat
+
+    if not st.st_mode & 0o400:
+        os.chmod(full, stat.S_IMODE(st.st_mode) | 0o400)
+    try:
+        with open(os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            return f.read()
+    finally:
+        if not st.st_mode & 0o400:
+            os.chmod(full, stat.S_IMODE(st.st_mode))
+
+
+def _keep_state():
+    """What the module body left in /tmp (each file's bytes) and in the IPC namespace."""
+    import stat
+
+    kept = {}
+    now, loosened = _scan_tmp()
+    for path, st in now.items():
+        full, data = os.path.join(WORK_DIR, path), None
+        if stat.S_ISREG(st.st_mode):
+            data = _read_file(full, st)
+        elif stat.S_ISLNK(st.st_mode):
+            data = os.readlink(full)
+        kept[path] = _Kept(st, data)
+    for path in sorted(loosened, key=_depth, reverse=True):
+        os.chmod(os.path.join(WORK_DIR, path), stat.S_IMODE(loosened[path]))
+        kept[path].mode = loosened[path]
+    return {"tmp": kept, "root_mode": os.stat(WORK_DIR).st_mode, "ipc": _ipc_tables()}
+
+
+def _changed(path, kept, st):
+    """Whether path (st) is not what was kept: type, inode, and for what is not a directory
+    (whose mode is set back in any case) mode and mtime; for a file, its bytes."""
+    import stat
+
+    if stat.S_IFMT(st.st_mode) != stat.S_IFMT(kept.mode) or st.st_ino != kept.ino:
+        return True
+    if stat.S_ISDIR(st.st_mode):
+        return False
+    if st.st_mode != kept.mode or st.st_mtime_ns != kept.mtime_ns:
+        return True
+    return stat.S_ISREG(st.st_mode) and (st.st_size != len(kept.data) or
+                                         _read_file(os.path.join(WORK_DIR, path), st) != kept.data)
+
+
+def _restore_entry(path, kept):
+    """Makes path again as the module body left it (a directory's mode comes later). False
+    for what cannot be made again."""
+    import stat
+
+    full = os.path.join(WORK_DIR, path)
+    if stat.S_ISDIR(kept.mode):
+        os.mkdir(full, 0o700)
+    elif stat.S_ISREG(kept.mode):
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            view = memoryview(kept.data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, stat.S_IMODE(kept.mode))
+            os.utime(fd, ns=(kept.mtime_ns, kept.mtime_ns))
+        finally:
+            os.close(fd)
+    elif stat.S_ISLNK(kept.mode):
+        os.symlink(kept.data, full)
+        os.utime(full, ns=(kept.mtime_ns, kept.mtime_ns), follow_symlinks=False)
+    elif stat.S_ISFIFO(kept.mode):
+        os.mkfifo(full, stat.S_IMODE(kept.mode))
+        os.utime(full, ns=(kept.mtime_ns, kept.mtime_ns))
+    else:  # a socket the module body bound: nothing can bind it again
+        return False
+    kept.ino = os.lstat(full).st_ino
+    return True
+
+
+def _set_back_tmp(state):
+    """/tmp as the module body left it: what a call made or changed removed, what it removed
+    or changed made again, directories' modes set back."""
+    import stat
+
+    if os.stat(WORK_DIR).st_mode != state["root_mode"]:  # before the walk, which it could stop
+        os.chmod(WORK_DIR, stat.S_IMODE(state["root_mode"]))
+    kept, (now, _) = state["tmp"], _scan_tmp()
+    gone = set()
+    for path in sorted(now, key=_depth):  # a directory made again takes all below it along
+        if path not in kept or path.rpartition("/")[0] in gone or _changed(path, kept[path], now[path]):
+            gone.add(path)
+    for path in sorted(gone, key=_depth, reverse=True):  # directories are empty by their turn
+        full = os.path.join(WORK_DIR, path)
+        if stat.S_ISDIR(now.pop(path).st_mode):
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+    back = {p for p in kept if p not in now}
+    for path in sorted(back, key=_depth):
+        if not _restore_entry(path, kept[path]):
+            del kept[path]  # not to be looked for again
+    for path in sorted((p for p in kept if stat.S_ISDIR(kept[p].mode)), key=_depth, reverse=True):
+        if path in back or now[path].st_mode != kept[path].mode:
+            os.chmod(os.path.join(WORK_DIR, path), stat.S_IMODE(kept[path].mode))
+
+
+def _remove_ipc(state):
+    """Removes the SysV segments and semaphore sets a call made."""
+    tables = _ipc_tables()
+    if tables == state["ipc"]:  # most often: no table but its header line
+        return
+    shm, sem = (now - before for now, before in zip(_ipc_ids(tables), _ipc_ids(state["ipc"])))
+    if not shm and not sem:
+        return
+    import ctypes
+    import errno
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    IPC_RMID = 0
+    for ids, remove in ((shm, lambda i: libc.shmctl(i, IPC_RMID, None)),
+                        (sem, lambda i: libc.semctl(i, 0, IPC_RMID))):
+        for i in ids:
+            if remove(i) < 0 and ctypes.get_errno() not in (errno.EINVAL, errno.EIDRM):
+                raise OSError(ctypes.get_errno(), f"removing the SysV IPC object {i}")
+
+
+PF_EXITING = 0x4  # a task's flag (/proc/PID/stat's ninth field) once it is in do_exit()
+
+
+def _await_death(pid, deadline):
+    """Until no thread of the call pid can make a system call any more (or the deadline): its
+    only thread left is its first, and that one is exiting (PF_EXITING: it may still be
+    freeing its memory, not waited for), or it has exited."""
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # reaped already
+            return
+        try:
+            fields = os.read(fd, 1024).rsplit(b")", 1)[1].split()
+        finally:
+            os.close(fd)
+        if fields[0] in (b"Z", b"X") or (int(fields[6]) & PF_EXITING and fields[17] == b"1"):
+            return
+        time.sleep(0.0001)
+
+
+def _set_back(state, pid, deadline):
+    """After the call pid (whose other processes are dead): /tmp and the IPC namespace as the
+    module body left them. None, or why not (then no later call may start)."""
+    _await_death(pid, deadline)
+    try:
+        _set_back_tmp(state)
+        _remove_ipc(state)
+    except OSError as exc:
+        return f"what an earlier call left could not be cleared: {_describe(exc)}"
+    return None
 
 
 # ---- files in, files and figures out -------------------------------------------------------

@@ -93,21 +93,25 @@ def test_usage_and_order(base_url):
     ({"inputs": {"a": 1}}, "inputs: must be an array"),
     ({"inputs": 3}, "inputs: must be an array"),
     ({"inputs": [1], "input": 1}, "inputs: give either input or inputs, not both"),
-], ids=["empty", "over_max_batch", "object", "number", "with_input"])
+    ({"inputs": [1], "return_files": ["*"]}, "return_files and figures: not with inputs"),
+    ({"inputs": [1], "figures": "png"}, "return_files and figures: not with inputs"),
+], ids=["empty", "over_max_batch", "object", "number", "with_input", "with_return_files", "with_figures"])
 def test_refused(base_url, fields, message):
     assert_refused(base_url, message, script="def main(x):\n    return x\n", **fields)
 
 
 def test_the_calls_run_one_after_another_though_the_next_is_forked_ahead(base_url):
-    # Each call logs its start and end in the request's /tmp, which the calls share; the next
-    # call's process exists (forked while this one runs), but its main() starts only after
-    # this one's ended.
-    script = ("import time\n"
+    # Each call logs its start and end in a file the module body opened, which every call
+    # holds (what the module body made is every call's; /tmp is set back between calls); the
+    # next call's process exists (forked while this one runs), but its main() starts only
+    # after this one's ended.
+    script = ("import os, time\n"
+              "LOG = os.memfd_create('log')\n"
               "def main(x):\n"
-              "    with open('/tmp/log', 'a') as f: f.write('start %d\\n' % x)\n"
+              "    os.write(LOG, b'start %d\\n' % x)\n"
               "    time.sleep(0.02)\n"
-              "    with open('/tmp/log', 'a') as f: f.write('end %d\\n' % x)\n"
-              "    return open('/tmp/log').read().split()\n")
+              "    os.write(LOG, b'end %d\\n' % x)\n"
+              "    return os.pread(LOG, 1 << 16, 0).decode().split()\n")
     results = run(base_url, script, inputs=list(range(6)))["results"]
     want = []
     for x in range(6):
@@ -138,7 +142,8 @@ def test_a_process_a_call_leaves_behind_neither_stalls_the_batch_nor_outlives_it
     # Call 0 starts a process that holds its stdout and, a moment later, writes into the
     # request's /tmp. The batch waited for the call's pipes to close, which that process
     # never did: every entry became a wall-time timeout. Nor may it reach call 1, which
-    # looks for it (the calls share /tmp): what a call started ends with the call.
+    # looks for it (the write would come after /tmp was set back): what a call started ends
+    # with the call.
     script = ("import os, time\n"
               "def main(x):\n"
               "    if x == 0 and os.fork() == 0:\n"
@@ -323,3 +328,108 @@ def test_a_call_whose_entry_a_child_forged_leaves_nothing_it_forks_after(base_ur
     for _ in range(3):
         results = run(base_url, script, inputs=[0, 1])["results"]
         assert results == [{"result": "forged", "stdout": ""}, {"result": [], "stdout": ""}], results
+
+
+# What a call sees of the request's /tmp: every name, type, mode and file's bytes, walked
+# without following links.
+LOOK_AT_TMP = ("import os, stat\n"
+               "def look():\n"
+               "    seen = {}\n"
+               "    for top, dirs, files in os.walk('/tmp'):\n"
+               "        for name in sorted(dirs + files):\n"
+               "            path = os.path.join(top, name)\n"
+               "            st = os.lstat(path)\n"
+               "            what = [oct(st.st_mode)]\n"
+               "            if stat.S_ISLNK(st.st_mode):\n"
+               "                what.append(os.readlink(path))\n"
+               "            elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o400:\n"
+               "                with open(path, 'rb') as f:\n"
+               "                    what.append(f.read().hex())\n"
+               "            seen[path] = what\n"
+               "    return seen\n")
+
+
+def test_no_call_sees_what_another_did_to_tmp(base_url):
+    # Each call looks at /tmp, then does everything it can to it: a file of the module body
+    # changed in place (within the clock tick of its last write, which a change time compared
+    # alone would miss), made unreadable, removed, replaced; a directory locked; new files,
+    # directories, a POSIX shared memory object. The next call must find /tmp as the module
+    # body left it, the request's files included.
+    script = (LOOK_AT_TMP +
+              "import _posixshmem\n"
+              "with open('/tmp/body.txt', 'w') as f: f.write('from the body')\n"
+              "os.makedirs('/tmp/d/e')\n"
+              "with open('/tmp/d/e/deep', 'wb') as f: f.write(bytes(range(256)) * 100)\n"
+              "os.symlink('body.txt', '/tmp/link')\n"
+              "os.chmod('/tmp/d', 0o750)\n"
+              "def main(x):\n"
+              "    before = look()\n"
+              "    with open('/tmp/body.txt', 'r+') as f: f.write('FROM')\n"
+              "    with open('/tmp/in.txt', 'a') as f: f.write(' and a call')\n"
+              "    os.chmod('/tmp/d/e/deep', 0)\n"
+              "    os.remove('/tmp/link')\n"
+              "    os.symlink('/etc/passwd', '/tmp/link')\n"
+              "    os.makedirs('/tmp/new/deeper')\n"
+              "    with open('/tmp/new/deeper/x', 'w') as f: f.write('new')\n"
+              "    os.chmod('/tmp/new/deeper', 0)\n"
+              "    os.chmod('/tmp/d', 0o500)\n"
+              "    _posixshmem.shm_open('/left', os.O_CREAT | os.O_RDWR, 0o600)\n"
+              "    return before\n")
+    results = run(base_url, script, inputs=[0, 1, 2], files={"in.txt": "from the request"})["results"]
+    first = results[0]["result"]
+    assert first["/tmp/body.txt"][1] == b"from the body".hex(), first
+    assert first["/tmp/in.txt"][1] == b"from the request".hex() and first["/tmp/link"][1] == "body.txt", first
+    assert first["/tmp/d"] == ["0o40750"] and "/tmp/new" not in first and "/tmp/left" not in first, first
+    assert [r["result"] for r in results] == [first] * 3, results
+
+
+def test_no_call_sees_the_sysv_objects_another_made(base_url):
+    # SysV IPC is the request's (its IPC namespace): a segment or semaphore set a call made
+    # would outlive it, seen by key by the next call, and hold memory against its limit.
+    script = ("import ctypes, os\n"
+              "libc = ctypes.CDLL(None, use_errno=True)\n"
+              "IPC_CREAT = 0o1000\n"
+              "BODY_SEGMENT = libc.shmget(1000, 4096, IPC_CREAT | 0o600)\n"
+              "def main(x):\n"
+              "    found = [libc.shmget(1000, 0, 0) == BODY_SEGMENT, libc.shmget(2000 + x, 0, 0) >= 0,\n"
+              "             libc.semget(3000 + x, 0, 0) >= 0]\n"
+              "    made = [libc.shmget(2000 + x + 1, 64 << 20, IPC_CREAT | 0o600) >= 0,\n"
+              "            libc.semget(3000 + x + 1, 1, IPC_CREAT | 0o600) >= 0]\n"
+              "    with open('/proc/sysvipc/shm') as f:\n"
+              "        segments = len(f.read().splitlines()) - 1\n"
+              "    return [found, made, segments]\n")
+    results = run(base_url, script, inputs=[0, 1, 2])["results"]
+    # Each call finds the module body's segment, not the one the call before made (its key is
+    # 2000 + x), and counts two segments: the body's and its own.
+    assert [r["result"] for r in results] == [[[True, False, False], [True, True], 2]] * 3, results
+
+
+def test_a_call_s_threads_writing_as_it_ends_leave_nothing_for_the_next(base_url):
+    # Call 0's threads write to /tmp without pause, in place and into new files, while main()
+    # returns: the process ends with them mid-write. /tmp must be set back only once none of
+    # them can finish a write, or what lands after the look would reach call 1. (That window,
+    # a system call in flight as the process dies, did not show here without the wait for it,
+    # _await_death: this holds the outcome, with threads, not the wait itself.)
+    script = (LOOK_AT_TMP +
+              "import threading\n"
+              "with open('/tmp/body.txt', 'w') as f: f.write('from the body')\n"
+              "def scribble(n):\n"
+              "    fd = os.open('/tmp/body.txt', os.O_WRONLY)\n"
+              "    i = 0\n"
+              "    while True:\n"
+              "        os.pwrite(fd, b'%013d' % i, 0)\n"
+              "        with open(f'/tmp/t{n}-{i % 50}', 'wb') as f: f.write(b'x' * 65536)\n"
+              "        i += 1\n"
+              "def main(x):\n"
+              "    if x == 0:\n"
+              "        for n in range(4):\n"
+              "            threading.Thread(target=scribble, args=(n,), daemon=True).start()\n"
+              "        time.sleep(0.05)\n"
+              "        return 'scribbling'\n"
+              "    return look()\n")
+    script = "import time\n" + script
+    for _ in range(3):
+        results = run(base_url, script, inputs=[0, 1])["results"]
+        assert results[0] == {"result": "scribbling", "stdout": ""}, results
+        seen = results[1]["result"]
+        assert list(seen) == ["/tmp/body.txt"] and seen["/tmp/body.txt"][1] == b"from the body".hex(), seen
