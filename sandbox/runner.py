@@ -922,7 +922,8 @@ def _restore_entry(path, kept):
         os.symlink(kept.data, full)
         os.utime(full, ns=(kept.mtime_ns, kept.mtime_ns), follow_symlinks=False)
     elif stat.S_ISFIFO(kept.mode):
-        os.mkfifo(full, stat.S_IMODE(kept.mode))
+        os.mkfifo(full, 0o600)
+        os.chmod(full, stat.S_IMODE(kept.mode))  # the mode whatever the umask
         os.utime(full, ns=(kept.mtime_ns, kept.mtime_ns))
     else:  # a socket the module body bound: nothing can bind it again
         return False
