@@ -791,17 +791,52 @@ def _with_stdout(entry, out, truncated):
 # descriptors, its IPC objects, its processes. Its files' bytes are kept here, in this process
 # (so they count twice against the memory limit), since no place in the sandbox is out of a
 # call's reach, and compared with each file after every call: a write through a shared mapping
-# changes neither a tmpfs file's times nor its inode. Directories get their modes back, not
-# their times; hard links between kept files come back as copies.
+# changes neither a tmpfs file's times nor its inode. Modes, mtimes and the extended attributes
+# a call can set (user.*, POSIX ACLs) come back too; directories' times do not, and hard links
+# between kept files come back as copies.
 
 _IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem")
 
 
 class _Kept:
-    __slots__ = ("mode", "ino", "mtime_ns", "data")
+    __slots__ = ("mode", "ino", "mtime_ns", "data", "xattrs")
 
-    def __init__(self, st, data):
+    def __init__(self, st, data, xattrs):
         self.mode, self.ino, self.mtime_ns, self.data = st.st_mode, st.st_ino, st.st_mtime_ns, data
+        self.xattrs = xattrs
+
+
+# The extended attributes a call can set, and so must find as the module body left them: its
+# own (user.*) and POSIX ACLs. Others (security.*, trusted.*) are not the sandbox's to set.
+_XATTR_PREFIXES = ("user.", "system.posix_acl_")
+
+
+def _xattrs(full):
+    """{name: value} of path's extended attributes a call could have set (read even where
+    its mode denies its owner reading them)."""
+    try:
+        names = [n for n in os.listxattr(full, follow_symlinks=False) if n.startswith(_XATTR_PREFIXES)]
+    except OSError:  # none on this file system
+        return {}
+    try:
+        return {n: os.getxattr(full, n, follow_symlinks=False) for n in names}
+    except PermissionError:
+        mode = os.lstat(full).st_mode & 0o7777
+        os.chmod(full, mode | 0o600)
+        try:
+            return {n: os.getxattr(full, n, follow_symlinks=False) for n in names}
+        finally:
+            os.chmod(full, mode)
+
+
+def _set_xattrs(full, want):
+    """path's settable extended attributes made want (removed, added, changed)."""
+    have = _xattrs(full)
+    for name in have.keys() - want.keys():
+        os.removexattr(full, name, follow_symlinks=False)
+    for name, value in want.items():
+        if have.get(name) != value:
+            os.setxattr(full, name, value, follow_symlinks=False)
 
 
 def _depth(path):
@@ -878,26 +913,28 @@ def _keep_state():
             data = _read_file(full, st)
         elif stat.S_ISLNK(st.st_mode):
             data = os.readlink(full)
-        kept[path] = _Kept(st, data)
+        kept[path] = _Kept(st, data, _xattrs(full))
     for path in sorted(loosened, key=_depth, reverse=True):
         os.chmod(os.path.join(WORK_DIR, path), stat.S_IMODE(loosened[path]))
         kept[path].mode = loosened[path]
-    return {"tmp": kept, "root_mode": os.stat(WORK_DIR).st_mode, "ipc": _ipc_tables()}
+    return {"tmp": kept, "root_mode": os.stat(WORK_DIR).st_mode, "root_xattrs": _xattrs(WORK_DIR),
+            "ipc": _ipc_tables()}
 
 
 def _changed(path, kept, st):
     """Whether path (st) is not what was kept: type, inode, and for what is not a directory
-    (whose mode is set back in any case) mode and mtime; for a file, its bytes."""
+    (whose mode and extended attributes are set back in any case) mode, mtime and extended
+    attributes; for a file, its bytes."""
     import stat
 
     if stat.S_IFMT(st.st_mode) != stat.S_IFMT(kept.mode) or st.st_ino != kept.ino:
         return True
     if stat.S_ISDIR(st.st_mode):
         return False
-    if st.st_mode != kept.mode or st.st_mtime_ns != kept.mtime_ns:
+    full = os.path.join(WORK_DIR, path)
+    if st.st_mode != kept.mode or st.st_mtime_ns != kept.mtime_ns or _xattrs(full) != kept.xattrs:
         return True
-    return stat.S_ISREG(st.st_mode) and (st.st_size != len(kept.data) or
-                                         _read_file(os.path.join(WORK_DIR, path), st) != kept.data)
+    return stat.S_ISREG(st.st_mode) and (st.st_size != len(kept.data) or _read_file(full, st) != kept.data)
 
 
 def _restore_entry(path, kept):
@@ -914,6 +951,7 @@ def _restore_entry(path, kept):
             view = memoryview(kept.data)
             while view:
                 view = view[os.write(fd, view):]
+            _set_xattrs(full, kept.xattrs)  # while its mode lets its owner write them
             os.fchmod(fd, stat.S_IMODE(kept.mode))
             os.utime(fd, ns=(kept.mtime_ns, kept.mtime_ns))
         finally:
@@ -923,6 +961,7 @@ def _restore_entry(path, kept):
         os.utime(full, ns=(kept.mtime_ns, kept.mtime_ns), follow_symlinks=False)
     elif stat.S_ISFIFO(kept.mode):
         os.mkfifo(full, 0o600)
+        _set_xattrs(full, kept.xattrs)
         os.chmod(full, stat.S_IMODE(kept.mode))  # the mode whatever the umask
         os.utime(full, ns=(kept.mtime_ns, kept.mtime_ns))
     else:  # a socket the module body bound: nothing can bind it again
@@ -954,8 +993,13 @@ def _set_back_tmp(state):
         if not _restore_entry(path, kept[path]):
             del kept[path]  # not to be looked for again
     for path in sorted((p for p in kept if stat.S_ISDIR(kept[p].mode)), key=_depth, reverse=True):
+        full = os.path.join(WORK_DIR, path)
+        _set_xattrs(full, kept[path].xattrs)  # an ACL first: chmod then sets its mask
         if path in back or now[path].st_mode != kept[path].mode:
-            os.chmod(os.path.join(WORK_DIR, path), stat.S_IMODE(kept[path].mode))
+            os.chmod(full, stat.S_IMODE(kept[path].mode))
+    _set_xattrs(WORK_DIR, state["root_xattrs"])
+    if os.stat(WORK_DIR).st_mode != state["root_mode"]:
+        os.chmod(WORK_DIR, stat.S_IMODE(state["root_mode"]))
 
 
 def _remove_ipc(state):

@@ -340,21 +340,25 @@ LOOK_AT_TMP = ("import os, stat\n"
                "            path = os.path.join(top, name)\n"
                "            st = os.lstat(path)\n"
                "            what = [oct(st.st_mode)]\n"
+               "            if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o400:\n"
+               "                what.append({n: os.getxattr(path, n).hex() for n in os.listxattr(path)})\n"
                "            if stat.S_ISLNK(st.st_mode):\n"
                "                what.append(os.readlink(path))\n"
                "            elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o400:\n"
                "                with open(path, 'rb') as f:\n"
                "                    what.append(f.read().hex())\n"
                "            seen[path] = what\n"
+               "    seen['/tmp'] = [oct(os.stat('/tmp').st_mode), {n: os.getxattr('/tmp', n).hex() for n in os.listxattr('/tmp')}]\n"
                "    return seen\n")
 
 
 def test_no_call_sees_what_another_did_to_tmp(base_url):
     # Each call looks at /tmp, then does everything it can to it: a file of the module body
-    # changed in place (within the clock tick of its last write, which a change time compared
-    # alone would miss), made unreadable, removed, replaced; a directory locked; new files,
-    # directories, a POSIX shared memory object. The next call must find /tmp as the module
-    # body left it, the request's files included.
+    # changed in place, through a shared mapping (which changes neither its times nor its
+    # inode), made unreadable, removed, replaced; extended attributes set on a file, a
+    # directory and /tmp itself; a directory locked; new files, directories, a POSIX shared
+    # memory object. The next call must find /tmp as the module body left it, the request's
+    # files included.
     script = (LOOK_AT_TMP +
               "import _posixshmem\n"
               "with open('/tmp/body.txt', 'w') as f: f.write('from the body')\n"
@@ -364,7 +368,16 @@ def test_no_call_sees_what_another_did_to_tmp(base_url):
               "os.chmod('/tmp/d', 0o750)\n"
               "def main(x):\n"
               "    before = look()\n"
-              "    with open('/tmp/body.txt', 'r+') as f: f.write('FROM')\n"
+              "    import mmap\n"
+              "    with open('/tmp/body.txt', 'r+b') as f:\n"
+              "        with mmap.mmap(f.fileno(), 4) as m: m[:4] = b'FROM'\n"
+              "    tagged = []\n"
+              "    for path in ('/tmp/body.txt', '/tmp/d', '/tmp'):\n"
+              "        try:\n"
+              "            os.setxattr(path, 'user.note', b'a call was here')\n"
+              "            tagged.append(path)\n"
+              "        except OSError:\n"
+              "            pass\n"
               "    with open('/tmp/in.txt', 'a') as f: f.write(' and a call')\n"
               "    os.chmod('/tmp/d/e/deep', 0)\n"
               "    os.remove('/tmp/link')\n"
@@ -374,13 +387,15 @@ def test_no_call_sees_what_another_did_to_tmp(base_url):
               "    os.chmod('/tmp/new/deeper', 0)\n"
               "    os.chmod('/tmp/d', 0o500)\n"
               "    _posixshmem.shm_open('/left', os.O_CREAT | os.O_RDWR, 0o600)\n"
-              "    return before\n")
+              "    return [before, tagged]\n")
     results = run(base_url, script, inputs=[0, 1, 2], files={"in.txt": "from the request"})["results"]
-    first = results[0]["result"]
-    assert first["/tmp/body.txt"][1] == b"from the body".hex(), first
-    assert first["/tmp/in.txt"][1] == b"from the request".hex() and first["/tmp/link"][1] == "body.txt", first
-    assert first["/tmp/d"] == ["0o40750"] and "/tmp/new" not in first and "/tmp/left" not in first, first
-    assert [r["result"] for r in results] == [first] * 3, results
+    first, tagged = results[0]["result"]
+    assert first["/tmp/body.txt"][1:] == [{}, b"from the body".hex()], first
+    assert first["/tmp/in.txt"][2] == b"from the request".hex() and first["/tmp/link"][1] == "body.txt", first
+    assert first["/tmp/d"] == ["0o40750", {}] and "/tmp/new" not in first and "/tmp/left" not in first, first
+    assert [r["result"][0] for r in results] == [first] * 3, results
+    # Where the kernel lets a call tag a file (tmpfs user xattrs: Linux 6.6 on), the next must not see it.
+    assert all(r["result"][1] == tagged for r in results), results
 
 
 def test_no_call_sees_the_sysv_objects_another_made(base_url):
@@ -432,4 +447,4 @@ def test_a_call_s_threads_writing_as_it_ends_leave_nothing_for_the_next(base_url
         results = run(base_url, script, inputs=[0, 1])["results"]
         assert results[0] == {"result": "scribbling", "stdout": ""}, results
         seen = results[1]["result"]
-        assert list(seen) == ["/tmp/body.txt"] and seen["/tmp/body.txt"][1] == b"from the body".hex(), seen
+        assert sorted(seen) == ["/tmp", "/tmp/body.txt"] and seen["/tmp/body.txt"][2] == b"from the body".hex(), seen
