@@ -26,6 +26,7 @@
 #include <linux/seccomp.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -96,11 +97,11 @@ static const struct rule allowed[] = {
         { "set_robust_list", "thread start-up" }, { "get_robust_list", "thread start-up" }, { "rseq", "glibc thread start-up" },
         { "arch_prctl", "thread-local storage" }, { "prctl", "thread names, dumpable; cannot widen privileges under no_new_privs" },
         { "capget", "reading (empty) capabilities" }, { "sched_yield", "threads" }, { "sched_getaffinity", "os.cpu_count, OpenBLAS" },
-        { "sched_setaffinity", "threads pin themselves" }, { "sched_getparam", "scheduling queries" },
+        { "sched_getparam", "scheduling queries" },
         { "sched_getscheduler", "scheduling queries" }, { "sched_get_priority_max", "scheduling queries" },
         { "sched_get_priority_min", "scheduling queries" }, { "sched_getattr", "scheduling queries" },
-        { "getpriority", "nice value" }, { "setpriority", "lowering its own priority" },
-        { "getrlimit", "resource limits" }, { "setrlimit", "can only lower a hard limit" }, { "prlimit64", "as setrlimit" },
+        { "getpriority", "nice value" },
+        { "getrlimit", "resource limits" }, { "setrlimit", "can only lower a hard limit" },
         { "getrusage", "resource usage" }, { "times", "CPU times" }, { "uname", "platform module" },
         { "sysinfo", "memory totals (psutil-like queries)" }, { "getcpu", "which CPU" },
         { "restart_syscall", "signal restarts" },
@@ -219,6 +220,28 @@ static int add_list(scmp_filter_ctx ctx, const struct rule *rules, size_t n, uin
         return 0;
 }
 
+/* setpriority, sched_setaffinity and prlimit64, for the calling process only (pid 0: what
+ * os.nice(), os.sched_setaffinity(0, ...) and resource.setrlimit pass). On another process of
+ * the sandbox with the same user, they would reach its parent: a batch's calls are forks of the
+ * runner, and a call that reniced it, pinned it or lowered its limits would hand that to every
+ * later call (a priority no call can raise back, and a channel between calls). EPERM otherwise. */
+static int add_own_process_only(scmp_filter_ctx ctx)
+{
+        int r;
+        if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2, SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS),
+                                  SCMP_A1(SCMP_CMP_EQ, 0))) < 0 ||
+            (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setpriority), 1,
+                                  SCMP_A0(SCMP_CMP_NE, PRIO_PROCESS))) < 0 ||
+            (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setpriority), 1, SCMP_A1(SCMP_CMP_NE, 0))) < 0)
+                return r;
+        const int pid_first[] = { SCMP_SYS(sched_setaffinity), SCMP_SYS(prlimit64) };
+        for (size_t i = 0; i < ARRAY_SIZE(pid_first); i++)
+                if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, pid_first[i], 1, SCMP_A0(SCMP_CMP_EQ, 0))) < 0 ||
+                    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), pid_first[i], 1, SCMP_A0(SCMP_CMP_NE, 0))) < 0)
+                        return r;
+        return 0;
+}
+
 static int build_filter(scmp_filter_ctx *out)
 {
         int r;
@@ -234,6 +257,8 @@ static int build_filter(scmp_filter_ctx *out)
         if ((r = add_list(ctx, allowed, ARRAY_SIZE(allowed), SCMP_ACT_ALLOW)) < 0)
                 goto out;
         if ((r = add_list(ctx, refused, ARRAY_SIZE(refused), SCMP_ACT_ERRNO(EPERM))) < 0)
+                goto out;
+        if ((r = add_own_process_only(ctx)) < 0)
                 goto out;
 
         /* clone: threads and processes, but no namespace flag at all. */

@@ -448,3 +448,34 @@ def test_a_call_s_threads_writing_as_it_ends_leave_nothing_for_the_next(base_url
         assert results[0] == {"result": "scribbling", "stdout": ""}, results
         seen = results[1]["result"]
         assert sorted(seen) == ["/tmp", "/tmp/body.txt"] and seen["/tmp/body.txt"][2] == b"from the body".hex(), seen
+
+
+def test_no_call_changes_the_nice_value_affinity_or_limits_the_next_inherits(base_url):
+    # The calls are forks of the runner, the module body's process, which every call can name
+    # (its parent). Were a call let renice it, pin it to one CPU or lower its limits, every
+    # later call would inherit that: a channel, and a priority no call can raise back. A
+    # process may change these for itself only (its own calls still work).
+    script = ("import os, resource\n"
+              "def main(x):\n"
+              "    seen = [os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0)),\n"
+              "            resource.getrlimit(resource.RLIMIT_NOFILE)]\n"
+              "    refused = []\n"
+              "    for name, change in [\n"
+              "            ('renice', lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)),\n"
+              "            ('renice all', lambda: os.setpriority(os.PRIO_USER, os.getuid(), 19)),\n"
+              "            ('renice group', lambda: os.setpriority(os.PRIO_PGRP, os.getpgid(os.getppid()), 19)),\n"
+              "            ('pin', lambda: os.sched_setaffinity(os.getppid(), {min(os.sched_getaffinity(0))})),\n"
+              "            ('limit', lambda: resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (20, 20)))]:\n"
+              "        try:\n"
+              "            change()\n"
+              "        except PermissionError:\n"
+              "            refused.append(name)\n"
+              "    os.nice(1)\n"
+              "    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+              "    resource.setrlimit(resource.RLIMIT_NOFILE, (30, 30))\n"
+              "    return [seen, refused, os.getpriority(os.PRIO_PROCESS, 0) == seen[0] + 1]\n")
+    entries = run(base_url, script, inputs=[0, 1, 2])["results"]
+    assert all("result" in e for e in entries), entries
+    results = [e["result"] for e in entries]
+    assert results[0][1] == ["renice", "renice all", "renice group", "pin", "limit"] and results[0][2], results
+    assert results == results[:1] * 3, results
