@@ -26,6 +26,8 @@ enum {
         F_CGROUP_CPU = 128, /* the cgroup's CPU figure is known (from the next 4 bytes, in ms) */
 };
 
+/* sb_outcome_free's work (sandbox/sandbox.c, which this harness does not link): every buffer,
+ * extras too, which a frame's extras fill before the rest of the frame is found tampered. */
 static void free_outcome(struct sb_outcome *o)
 {
         sbuf_free(&o->stdout_buf);
@@ -33,6 +35,7 @@ static void free_outcome(struct sb_outcome *o)
         sbuf_free(&o->result);
         sbuf_free(&o->message);
         sbuf_free(&o->traceback);
+        sbuf_free(&o->extras);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
