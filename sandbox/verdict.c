@@ -198,10 +198,17 @@ static bool take_extras(const struct sb_limits *l, struct frame *fr, struct sb_o
         json_tokener_free(tok);
         if (!ok)
                 return false;
-        const char *open = memchr(fr->body, '{', n), *close = fr->body + n;
-        while (close > open && close[-1] != '}')
-                close--;
-        if (sbuf_append(&o->extras, open + 1, (size_t)(close - 1 - (open + 1))) < 0)
+        /* The members between the braces, without the whitespace around them: a forged "{ }"
+         * has none, and a lone ", " before the answer's "}" would not be JSON. */
+        const char *first = (const char *)memchr(fr->body, '{', n) + 1, *last = fr->body + n;
+        while (last > first && last[-1] != '}')
+                last--;
+        last--; /* at the closing brace */
+        while (first < last && strchr(" \t\r\n", *first))
+                first++;
+        while (last > first && strchr(" \t\r\n", last[-1]))
+                last--;
+        if (last > first && sbuf_append(&o->extras, first, (size_t)(last - first)) < 0)
                 return false;
         fr->body += n;
         fr->body_len -= n;

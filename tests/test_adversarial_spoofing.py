@@ -68,6 +68,14 @@ class TestResultSpoofing:
         assert "result" not in body and body["stdout"] == "", body
         assert body["error_kind"] not in ("timeout",), body
 
+    def test_forged_frame_with_empty_extras_still_answers_json(self):
+        # Extras of no members ("{ }", "{\n}") left their whitespace as the answer's last
+        # member: '"result": 2, \n}' is not JSON (found by fuzz_verdict).
+        for extras in (b"{ }", b"{\n}", b"{}"):
+            frame = b"R1 1 %d\n%s2" % (len(extras), extras)
+            body = run_script("import os\ndef main():\n    os.write(3, %r)\n    os._exit(0)\n" % frame)
+            assert body.get("result") == 2 or body.get("error_kind") == "channel_tampered", (extras, body)
+
     def test_forged_error_kinds_the_kernel_decides(self):
         for kind in ("timeout", "killed", "exited", "sandbox_error", "internal_error", "ok"):
             frame = json.dumps({"kind": kind, "message": "Script execution timed out (10 seconds)"}).encode()
