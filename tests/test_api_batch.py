@@ -134,8 +134,23 @@ def test_a_call_holds_no_descriptor_of_another(base_url):
               "            pass  # the listing's own descriptor, closed by now\n"
               "    return sorted(held)\n")
     results = [r["result"] for r in run(base_url, script, inputs=[0, 1, 2, 3, 4])["results"]]
-    assert results[0] == [["/dev/null", os.O_RDONLY]] + [["pipe", os.O_WRONLY]] * 5, results[0]
+    # stdout, stderr, the request's channel, the call's entry pipe
+    assert results[0] == [["/dev/null", os.O_RDONLY]] + [["pipe", os.O_WRONLY]] * 4, results[0]
     assert results[1:] == results[:1] * 4, results
+
+
+def test_a_call_holds_its_stdout_pipe_once(base_url):
+    # The runner takes a call as done when its stdout pipe ends (and its entry is in). A
+    # second descriptor of that pipe left in the call would end only with the process, after
+    # the exit has freed the forked memory: every call would wait for the one before it to be
+    # torn down.
+    script = ("import os\n"
+              "def main(x):\n"
+              "    out = os.readlink('/proc/self/fd/1')\n"
+              "    fds = os.listdir('/proc/self/fd')\n"
+              "    return sum(1 for fd in fds if os.path.exists('/proc/self/fd/' + fd)\n"
+              "               and os.readlink('/proc/self/fd/' + fd) == out)\n")
+    assert [r["result"] for r in run(base_url, script, inputs=[0, 1])["results"]] == [1, 1]
 
 
 def test_a_process_a_call_leaves_behind_neither_stalls_the_batch_nor_outlives_its_call(base_url):
