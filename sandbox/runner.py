@@ -459,11 +459,14 @@ def _call_child(main, value, out_w, res_w, go_r):
     os._exit(0)
 
 
-def _drain(pid, out_r, res_r, pidfd, deadline, budget):
+def _drain(pid, out_r, res_r, pidfd, deadline, budget, entry_max):
     """Reads the call's output (up to budget bytes kept) and entry until both end with an
     entry, or the call has exited (its pidfd: a process it started may hold its pipes open,
-    and main() may close them and go on), or kills it at the deadline. (output, truncated,
-    entry bytes, timed out)."""
+    and main() may close them and go on), or kills it at the deadline or once its entry
+    passes entry_max bytes (it could never be answered, and the call writes it into this
+    process's memory: a call writing without end on its entry pipe would have ended the
+    batch). (output, truncated, entry bytes, why it was cut: None, "timeout" or
+    "too_large")."""
     import selectors
 
     # Closed on the way out: its epoll descriptor would otherwise live until a collection
@@ -474,9 +477,12 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
             sel.register(fd, selectors.EVENT_READ)
         if pidfd is not None:
             sel.register(pidfd, selectors.EVENT_READ)
-        truncated = timed_out = exited = False
+        truncated = exited = False
+        cut = None
 
         def take(fd, chunk):  # the entry whole, the output up to the budget; whether cut
+            if fd == res_r and len(bufs[res_r]) + len(chunk) > entry_max:
+                raise _EntryTooLarge
             if fd == res_r or len(bufs[out_r]) < budget:
                 bufs[fd] += chunk
                 return False
@@ -488,17 +494,23 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
             left = deadline - time.monotonic()
             if left <= 0:
                 os.kill(pid, 9)
-                timed_out = True
+                cut = "timeout"
                 break
-            for key, _ in sel.select(left):
-                if key.fd == pidfd:
-                    exited = True  # what it wrote is in the pipes: read below, without waiting
-                    break
-                chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
-                    sel.unregister(key.fd)
-                else:
-                    truncated |= take(key.fd, chunk)
+            try:
+                for key, _ in sel.select(left):
+                    if key.fd == pidfd:
+                        exited = True  # what it wrote is in the pipes: read below, without waiting
+                        break
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        sel.unregister(key.fd)
+                    else:
+                        truncated |= take(key.fd, chunk)
+            except _EntryTooLarge:
+                os.kill(pid, 9)
+                cut, exited = "too_large", False
+                bufs[res_r] = bytearray()
+                break
         if exited:  # what is in the pipes, but not what a process left behind goes on writing
             for fd in (fd for fd in bufs if fd in sel.get_map()):
                 os.set_blocking(fd, False)
@@ -510,10 +522,17 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget):
                         truncated |= take(fd, chunk)
                 except BlockingIOError:
                     pass
+                except _EntryTooLarge:
+                    cut = "too_large"
+                    bufs[res_r] = bytearray()
     out = bufs[out_r]
     if len(out) > budget:
         out, truncated = out[:budget], True
-    return bytes(out), truncated, bytes(bufs[res_r]), timed_out
+    return bytes(out), truncated, bytes(bufs[res_r]), cut
+
+
+class _EntryTooLarge(Exception):
+    """A call's entry outgrew the result limit (_drain)."""
 
 
 def _sandbox_pids():
@@ -577,12 +596,15 @@ def _reaped_by_another(pid):
     return fields[0] == b"Z" and fields[1] != b"1"
 
 
-def _call_entry(status, data, timed_out):
-    """The entry of a call that ended with wait status status, having sent data."""
+def _call_entry(status, data, cut, entry_max):
+    """The entry of a call that ended with wait status status, having sent data, or that was
+    cut (_drain)."""
     import signal
 
-    if timed_out:
+    if cut == "timeout":
         return _entry_error("timeout", _texts["timeout_wall"])
+    if cut == "too_large":
+        return _entry_error("result_too_large", f"main() returned more than the {entry_max}-byte result limit")
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
         return _entry_error("timeout", _texts["timeout_cpu"])
     if data and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
@@ -636,7 +658,7 @@ def _cancel_call(call):
             os.close(fd)
 
 
-def _one_call(call, next_call, deadline, budget, keep):
+def _one_call(call, next_call, deadline, budget, keep, entry_max):
     """Runs the forked call (after forking the next one, next_call(inherited), while it runs),
     then ends what it left running but keep's processes: (entry, the output it printed,
     truncated, the next call's fork or None)."""
@@ -648,7 +670,7 @@ def _one_call(call, next_call, deadline, budget, keep):
         pass
     os.close(go_w)
     following = next_call((out_r, res_r) if pidfd is None else (out_r, res_r, pidfd))
-    out, truncated, data, timed_out = _drain(pid, out_r, res_r, pidfd, deadline, budget)
+    out, truncated, data, cut = _drain(pid, out_r, res_r, pidfd, deadline, budget, entry_max)
     for fd in (out_r, res_r, pidfd):
         if fd is not None:
             os.close(fd)
@@ -659,7 +681,7 @@ def _one_call(call, next_call, deadline, budget, keep):
     # look below, so that it cannot fork after it; it is reaped later (_reap_ended): until
     # then it counts against the process limit. Any other call has exited or was killed.
     done, status = os.waitpid(pid, os.WNOHANG)
-    exiting = not done and data and not timed_out
+    exiting = not done and data and not cut
     if exiting:
         os.kill(pid, 9)
         _ended.add(pid)
@@ -673,7 +695,7 @@ def _one_call(call, next_call, deadline, budget, keep):
         _end_strays(keep | ({following[0]} if following else set()) | ({pid} if exiting else set()), deadline)
     if not done and not exiting:
         _, status = os.waitpid(pid, 0)
-    return _call_entry(status, data, timed_out), out, truncated, following
+    return _call_entry(status, data, cut, entry_max), out, truncated, following
 
 
 def _reap_ended(deadline=None):
@@ -751,7 +773,7 @@ def _run_batch(main, inputs, limits, result_max):
             try:
                 call = call or _fork_at_turn(main, value, deadline)
                 entry, out, truncated, ahead = _one_call(call, functools.partial(fork_ahead, i + 1),
-                                                         deadline, budget, spared)
+                                                         deadline, budget, spared, result_max)
                 spared.add(call[0])
                 if i + 1 < len(inputs):
                     broken = _set_back(state, call[0], deadline)

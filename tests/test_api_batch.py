@@ -494,3 +494,25 @@ def test_no_call_changes_the_nice_value_affinity_or_limits_the_next_inherits(bas
     results = [e["result"] for e in entries]
     assert results[0][1] == ["renice", "renice all", "renice group", "pin", "limit"] and results[0][2], results
     assert results == results[:1] * 3, results
+
+
+def test_a_call_that_floods_its_entry_pipe_loses_only_its_own_entry(base_url):
+    # A call can find the pipe its entry goes back on (its one pipe beyond fds 1-3) and write
+    # gigabytes to it from main(). The runner keeps an entry whole in its own memory, so it
+    # must stop at the result limit: before, the runner ran out of memory and the whole batch
+    # was lost ("Script exited with status 1 before main() returned").
+    script = ("import os\n"
+              "def main(v):\n"
+              "    if v:\n"
+              "        fds = [int(f) for f in os.listdir('/proc/self/fd') if int(f) > 3]\n"
+              "        pipes = [f for f in fds if os.path.exists(f'/proc/self/fd/{f}')\n"
+              "                 and os.readlink(f'/proc/self/fd/{f}').startswith('pipe:')]\n"
+              "        chunk = b'x' * (1 << 20)\n"
+              "        for _ in range(3000):\n"
+              "            os.write(pipes[0], chunk)\n"
+              "    return v\n")
+    results = run(base_url, script, inputs=[1, 0, 2])["results"]
+    assert results[1] == {"result": 0, "stdout": ""}, results
+    for flooded in (results[0], results[2]):
+        assert flooded["error_kind"] == "result_too_large", str(flooded)[:300]
+        assert "result limit" in flooded["error"], flooded
