@@ -65,6 +65,7 @@ static int monitor_fd = -1;
 /* The pool's warm interpreters (sandbox.h), and those of earlier configs whose workers are
  * still finishing (a reload that changed what is preloaded). */
 static struct sb_hub *hub;
+static long long hub_started_ms;
 #define MAX_RETIRING_HUBS 8
 static struct sb_hub *retiring_hubs[MAX_RETIRING_HUBS];
 
@@ -222,17 +223,19 @@ static int live_workers(unsigned gen, bool *all_ready)
 static void start_hub(void)
 {
         char err[256];
+        hub_started_ms = monotonic_ms();
         if (sb_hub_new(&config.supply, &hub, err, sizeof(err)) < 0) {
                 hub = NULL;
                 log_line("event=warm_unavailable reason=\"%s\" -- each worker starts interpreters of its own", err);
         }
 }
 
-/* A reload: the interpreters stay unless what they preload changed; then new ones start and the
- * old ones end with the last worker that uses them. Before the new workers are forked. */
-static void reload_hub(void)
+/* A reload: the interpreters stay unless what they preload changed (or fresh is asked for: a
+ * rotation); then new ones start and the old ones end with the last worker that uses them.
+ * Before the new workers are forked. */
+static void reload_hub(bool fresh)
 {
-        if (sb_hub_serves(hub, &config.supply))
+        if (!fresh && sb_hub_serves(hub, &config.supply))
                 return;
         int slot = -1;
         for (int i = 0; i < MAX_RETIRING_HUBS; i++)
@@ -335,6 +338,21 @@ static void respawn_due(void)
 
 static long long reload_started_ms;
 
+/* A new generation of workers with the current config; the old one is retired once it accepts. */
+static void start_generation(void)
+{
+        generation++;
+        reload_started_ms = monotonic_ms();
+        /* Slots waiting for a respawn belong to the old generation: drop them. */
+        for (int i = 0; i < POOL_MAX_SLOTS; i++)
+                slot_info[i].respawn_at_ms = 0;
+        for (unsigned n = 0; n < config.service.workers; n++) {
+                int slot = free_slot();
+                if (slot >= 0)
+                        spawn_worker(slot);
+        }
+}
+
 static void reload(void)
 {
         struct sb_config fresh;
@@ -348,20 +366,28 @@ static void reload(void)
         free(keys);
         keys = fresh_keys;
         publish_runtime();
-        reload_hub();
-        generation++;
-        reload_started_ms = monotonic_ms();
-        /* Slots waiting for a respawn belong to the old generation: drop them. */
-        for (int i = 0; i < POOL_MAX_SLOTS; i++)
-                slot_info[i].respawn_at_ms = 0;
-        for (unsigned n = 0; n < config.service.workers; n++) {
-                int slot = free_slot();
-                if (slot >= 0)
-                        spawn_worker(slot);
-        }
+        reload_hub(false);
+        start_generation();
         log_line("event=reload generation=%u workers=%u wall_time_s=%u memory_mb=%lu api_keys=%d", generation,
                  config.service.workers, config.limits.wall_time_s, config.limits.memory_mb,
                  keys ? (int)keys->count : -1);
+}
+
+/* Every warm_rotate_s, new interpreters and a new generation of workers, as a reload that
+ * changed the preload would start: each interpreter's string hash secret and memory layout
+ * are its own from its start (CPython picks the secret once; its forks, every script of the
+ * tier, share it and the addresses of everything mapped), so a script can learn them and
+ * use them against the scripts that come after it from the same interpreter (a dict of
+ * strings that all collide, for one that handles text it is sent). Rotating bounds that to
+ * the scripts of warm_rotate_s seconds. Not while a reload's roll is still under way. */
+static void rotate_interpreters(void)
+{
+        if (!config.supply.warm || !config.supply.warm_rotate_s || !hub || reload_started_ms ||
+            monotonic_ms() - hub_started_ms < (long long)config.supply.warm_rotate_s * 1000)
+                return;
+        reload_hub(true);
+        start_generation();
+        log_line("event=rotate generation=%u warm_rotate_s=%u", generation, config.supply.warm_rotate_s);
 }
 
 /* Once the new generation accepts (or after RETIRE_AFTER_MS), the old one finishes its
@@ -522,6 +548,7 @@ static void supervise(void)
                         reload_requested = 0;
                         reload();
                 }
+                rotate_interpreters();
                 retire_old_generation();
                 respawn_due();
                 sb_hub_tick(hub);

@@ -33,6 +33,7 @@ static const struct sb_config defaults = {
                 .prefork = 1,
                 .warm_preload = "numpy | pandas | scipy sklearn matplotlib seaborn requests",
                 .warm_tiers = 1,
+                .warm_rotate_s = 3600,
         },
         .service = {
                 .workers = 4,
@@ -81,6 +82,7 @@ static const struct key keys[] = {
         KEY(supply, prefork, K_UINT, 0, 1),
         KEY(supply, warm_preload, K_WORDS, 0, 0),
         KEY(supply, warm_tiers, K_UINT, 0, 1),
+        KEY(supply, warm_rotate_s, K_UINT, 0, 31u * 86400),
         KEY(service, workers, K_UINT, 1, 256),
         KEY(service, queue_slots, K_UINT, 0, 100000),
         KEY(service, queue_timeout_ms, K_UINT, 0, 3600000),

@@ -54,6 +54,7 @@ struct sb_supply {
         unsigned prefork;           /* 1: keep a sandbox ready for the next script, per tier */
         char warm_preload[256];     /* modules the warm interpreter imports up front */
         unsigned warm_tiers;        /* 1: also keep interpreters with each prefix of warm_preload */
+        unsigned warm_rotate_s;     /* the pool starts its interpreters afresh this often; 0: never */
 };
 
 /* The FastCGI pool's own settings; the library only reads them from the file. */

@@ -23,7 +23,8 @@ static bool in_range(const struct sb_config *c)
         return l->wall_time_s >= 1 && l->wall_time_s <= 3600 && l->cpu_time_s >= 1 && l->cpu_time_s <= 3600 &&
                l->memory_mb >= 64 && l->memory_mb <= (1 << 20) && l->max_processes >= 2 &&
                l->script_max_bytes >= 1 && c->service.body_max_bytes >= 16 && l->result_max_bytes >= 16 &&
-               s->warm <= 1 && s->prefork <= 1 && s->warm_tiers <= 1 && c->service.workers >= 1 &&
+               s->warm <= 1 && s->prefork <= 1 && s->warm_tiers <= 1 && s->warm_rotate_s <= 31u * 86400 &&
+               c->service.workers >= 1 &&
                c->service.workers <= 256 && memchr(s->warm_preload, '\0', sizeof(s->warm_preload)) != NULL &&
                memchr(c->service.api_keys_file, '\0', sizeof(c->service.api_keys_file)) != NULL &&
                c->service.key_rps <= 100000 && c->service.key_concurrency <= 10000;
@@ -44,6 +45,7 @@ static bool same(const struct sb_config *x, const struct sb_config *y)
                a->max_batch == b->max_batch &&
                a->uid_base == b->uid_base && p->warm == q->warm && p->prefork == q->prefork &&
                strcmp(p->warm_preload, q->warm_preload) == 0 && p->warm_tiers == q->warm_tiers &&
+               p->warm_rotate_s == q->warm_rotate_s &&
                s->workers == t->workers && s->queue_slots == t->queue_slots &&
                s->queue_timeout_ms == t->queue_timeout_ms && s->body_max_bytes == t->body_max_bytes &&
                strcmp(s->api_keys_file, t->api_keys_file) == 0 && s->key_rps == t->key_rps &&
