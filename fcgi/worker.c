@@ -167,7 +167,7 @@ static pid_t fork_pool_child(void)
         return pid;
 }
 
-static void spawn_worker(int slot)
+static void spawn_worker(int slot, bool warm_first)
 {
         stats->slots[slot].generation = generation;
         stats_set_state(stats, slot, SLOT_STARTING);
@@ -177,7 +177,7 @@ static void spawn_worker(int slot)
                 if (monitor_fd >= 0)
                         (void)close(monitor_fd);
                 sb_hub_in_child(hub, true);
-                serve_main(&config, stats, slot, hub);
+                serve_main(&config, stats, slot, hub, warm_first);
         }
         if (pid < 0) {
                 log_line("event=fork_failed reason=\"%s\"", strerror(errno));
@@ -330,7 +330,7 @@ static void respawn_due(void)
                         continue;
                 slot_info[i].respawn_at_ms = 0;
                 if (!stop_signal)
-                        spawn_worker(i);
+                        spawn_worker(i, false);
         }
 }
 
@@ -349,7 +349,7 @@ static void start_generation(void)
         for (unsigned n = 0; n < config.service.workers; n++) {
                 int slot = free_slot();
                 if (slot >= 0)
-                        spawn_worker(slot);
+                        spawn_worker(slot, true);
         }
 }
 
@@ -535,7 +535,7 @@ static void supervise(void)
         start_hub();
         spawn_monitor();
         for (unsigned i = 0; i < config.service.workers; i++)
-                spawn_worker((int)i);
+                spawn_worker((int)i, false);
         long long next_sweep = 0;
         while (!stop_signal) {
                 reap();
