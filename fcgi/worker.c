@@ -385,6 +385,13 @@ static void rotate_interpreters(void)
         if (!config.supply.warm || !config.supply.warm_rotate_s || !hub || reload_started_ms ||
             monotonic_ms() - hub_started_ms < (long long)config.supply.warm_rotate_s * 1000)
                 return;
+        /* Nor while the interpreters of MAX_RETIRING_HUBS earlier rotations still serve old
+         * workers' long scripts: a rotation then would end the oldest under them. */
+        bool slot_free = false;
+        for (int i = 0; i < MAX_RETIRING_HUBS; i++)
+                slot_free |= !retiring_hubs[i];
+        if (!slot_free)
+                return;
         reload_hub(true);
         start_generation();
         log_line("event=rotate generation=%u warm_rotate_s=%u", generation, config.supply.warm_rotate_s);
