@@ -379,10 +379,11 @@ static void reload(void)
  * tier, share it and the addresses of everything mapped), so a script can learn them and
  * use them against the scripts that come after it from the same interpreter (a dict of
  * strings that all collide, for one that handles text it is sent). Rotating bounds that to
- * the scripts of warm_rotate_s seconds. Not while a reload's roll is still under way. */
+ * the scripts of warm_rotate_s seconds (where the pool has no hub, the new workers start
+ * interpreters of their own, as new). Not while a reload's roll is still under way. */
 static void rotate_interpreters(void)
 {
-        if (!config.supply.warm || !config.supply.warm_rotate_s || !hub || reload_started_ms ||
+        if (!config.supply.warm || !config.supply.warm_rotate_s || reload_started_ms ||
             monotonic_ms() - hub_started_ms < (long long)config.supply.warm_rotate_s * 1000)
                 return;
         /* Nor while the interpreters of MAX_RETIRING_HUBS earlier rotations still serve old
