@@ -233,14 +233,20 @@ static void start_hub(void)
 /* A reload: the interpreters stay unless what they preload changed (or fresh is asked for: a
  * rotation); then new ones start and the old ones end with the last worker that uses them.
  * Before the new workers are forked. */
+/* A free place in retiring_hubs, or -1. */
+static int free_retiring_slot(void)
+{
+        for (int i = 0; i < MAX_RETIRING_HUBS; i++)
+                if (!retiring_hubs[i])
+                        return i;
+        return -1;
+}
+
 static void reload_hub(bool fresh)
 {
         if (!fresh && sb_hub_serves(hub, &config.supply))
                 return;
-        int slot = -1;
-        for (int i = 0; i < MAX_RETIRING_HUBS; i++)
-                if (!retiring_hubs[i])
-                        slot = i;
+        int slot = free_retiring_slot();
         sb_hub_retire(hub);
         if (hub && slot >= 0 && !sb_hub_finished(hub))
                 retiring_hubs[slot] = hub;
@@ -387,11 +393,9 @@ static void rotate_interpreters(void)
             monotonic_ms() - hub_started_ms < (long long)config.supply.warm_rotate_s * 1000)
                 return;
         /* Nor while the interpreters of MAX_RETIRING_HUBS earlier rotations still serve old
-         * workers' long scripts: a rotation then would end the oldest under them. */
-        bool slot_free = false;
-        for (int i = 0; i < MAX_RETIRING_HUBS; i++)
-                slot_free |= !retiring_hubs[i];
-        if (!slot_free)
+         * workers' long scripts: reload_hub would have no place for these and end them under
+         * their scripts. */
+        if (free_retiring_slot() < 0)
                 return;
         reload_hub(true);
         start_generation();

@@ -101,7 +101,7 @@ def _pyexec_run(argv, warm=False):
 
     data = _serialize(value)
     if len(data) > result_max:
-        _send_error("result_too_large", f"main() returned more than the {result_max}-byte result limit")
+        _send_error("result_too_large", _too_large_text(result_max))
         _finish()
     extras = _extras(options, _limits["files_max_bytes"]) if options else b""
     _flush_stdio()
@@ -508,8 +508,7 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget, entry_max):
                         truncated |= take(key.fd, chunk)
             except _EntryTooLarge:
                 os.kill(pid, 9)
-                cut, exited = "too_large", False
-                bufs[res_r] = bytearray()
+                cut = "too_large"
                 break
         if exited:  # what is in the pipes, but not what a process left behind goes on writing
             for fd in (fd for fd in bufs if fd in sel.get_map()):
@@ -524,15 +523,19 @@ def _drain(pid, out_r, res_r, pidfd, deadline, budget, entry_max):
                     pass
                 except _EntryTooLarge:
                     cut = "too_large"
-                    bufs[res_r] = bytearray()
     out = bufs[out_r]
     if len(out) > budget:
         out, truncated = out[:budget], True
-    return bytes(out), truncated, bytes(bufs[res_r]), cut
+    return bytes(out), truncated, b"" if cut == "too_large" else bytes(bufs[res_r]), cut
 
 
 class _EntryTooLarge(Exception):
     """A call's entry outgrew the result limit (_drain)."""
+
+
+def _too_large_text(limit):
+    """What a request whose main() returned too much is told, and a batch call's entry."""
+    return f"main() returned more than the {limit}-byte result limit"
 
 
 def _sandbox_pids():
@@ -604,7 +607,7 @@ def _call_entry(status, data, cut, entry_max):
     if cut == "timeout":
         return _entry_error("timeout", _texts["timeout_wall"])
     if cut == "too_large":
-        return _entry_error("result_too_large", f"main() returned more than the {entry_max}-byte result limit")
+        return _entry_error("result_too_large", _too_large_text(entry_max))
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
         return _entry_error("timeout", _texts["timeout_cpu"])
     if data and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
